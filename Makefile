@@ -1,0 +1,75 @@
+# switcher: blue/green releases of a Django site. `make help` lists the targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+RELEASE ?= $(shell cat VERSION 2>/dev/null || git describe --always --dirty 2>/dev/null || echo dev)
+IMAGE_PREFIX ?= switcher
+SITE ?= images/site/default-site
+SITE_SETTINGS ?= pressroom.settings
+ENV ?= production
+VENV ?= .venv
+BUILD_DIR ?= build
+WHEELHOUSE := $(BUILD_DIR)/wheelhouse
+SITE_REQUIREMENTS := images/site/requirements.txt $(wildcard $(SITE)/requirements.txt)
+IMAGES := base site lb db memcached
+export RELEASE IMAGE_PREFIX SITE SITE_SETTINGS WHEELHOUSE BUILD_DIR
+
+PY := $(VENV)/bin/python
+SWITCHER := $(VENV)/bin/switcher
+
+.PHONY: help host build up down status test test-unit test-integration lint bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@echo "  variables: RELEASE=$(RELEASE) ENV=$(ENV) SITE=$(SITE) IMAGE_PREFIX=$(IMAGE_PREFIX)"
+
+host: ## Install what is missing on this host (Docker, Compose v2, debootstrap); root only
+	@if [ "$$(id -u)" = 0 ]; then scripts/host-deps.sh; \
+	else scripts/check-host.sh; fi
+
+$(VENV)/.installed: pyproject.toml
+	@python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --upgrade pip
+	@$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+$(WHEELHOUSE)/.complete: $(SITE_REQUIREMENTS) | $(VENV)/.installed
+	@rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	@$(VENV)/bin/pip download -q --only-binary=:all: --platform manylinux2014_x86_64 \
+	  --python-version 3.11 --implementation cp -d $(WHEELHOUSE) \
+	  $(foreach f,$(SITE_REQUIREMENTS),-r $(f))
+	@touch $@
+
+build: host $(WHEELHOUSE)/.complete ## Build every image of RELEASE (base, site, lb, db, memcached)
+	@scripts/build-images.sh
+
+up: host venv ## Start the site in ENV with blue live (builds RELEASE's images if missing)
+	@for image in $(IMAGES); do \
+	  docker image inspect $(IMAGE_PREFIX)/$$image:$(RELEASE) >/dev/null 2>&1 || { $(MAKE) --no-print-directory build; break; }; \
+	done
+	@$(SWITCHER) up --env $(ENV) --release $(RELEASE)
+
+down: venv ## Stop ENV's containers (volumes and data are kept)
+	@$(SWITCHER) down --env $(ENV)
+
+status: venv ## Show ENV: live colour, releases, health, URLs
+	@$(SWITCHER) status --env $(ENV)
+
+test: build ## Run unit and integration tests (builds the images first)
+	@$(VENV)/bin/pytest -q -m 'not integration' tests/unit
+	@$(VENV)/bin/pytest -q -m integration tests/integration
+
+test-unit: venv ## Run the unit tests only (no Docker needed)
+	@$(VENV)/bin/pytest -q tests/unit
+
+lint: venv ## ruff check and format check
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check switcher tests bench
+
+bench: build ## Run the benchmarks and print their tables
+	@$(PY) -m bench
+
+clean: ## Remove build products (not images, not stacks)
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build every image of one release: base, site, lb, db, memcached, tagged PREFIX/NAME:RELEASE.
+# Called by `make build`; the variables below come from the Makefile.
+set -euo pipefail
+: "${RELEASE:?}" "${IMAGE_PREFIX:?}" "${SITE:?}" "${SITE_SETTINGS:?}" "${WHEELHOUSE:?}"
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+build_dir=${BUILD_DIR:-build}
+
+if ! [[ "$RELEASE" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
+  echo "build: '$RELEASE' is not a valid release id (letters, digits, _ . -)" >&2
+  exit 2
+fi
+[ -f "$SITE/manage.py" ] || { echo "build: $SITE has no manage.py; SITE must be a Django project" >&2; exit 2; }
+
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+meta=(--build-arg "RELEASE=$RELEASE" --build-arg "REVISION=$revision" --build-arg "CREATED=$created")
+base="$IMAGE_PREFIX/base:$RELEASE"
+quiet=()
+[ "${VERBOSE:-0}" = 1 ] || quiet=(-q)
+
+build() {  # build NAME CONTEXT [docker build args...]
+  local name=$1 context=$2; shift 2
+  local started=$SECONDS
+  # (the legacy builder's deprecation notice is dropped; everything else is shown)
+  docker build "${quiet[@]}" "${meta[@]}" --build-arg "BASE=$base" \
+    -t "$IMAGE_PREFIX/$name:$RELEASE" "$@" "$context" \
+    2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
+  printf 'build: %-24s %3ds\n' "$IMAGE_PREFIX/$name:$RELEASE" $((SECONDS - started))
+}
+
+images/base/ensure-debian.sh debian:bookworm-slim
+# The base has no per-build metadata (see its Dockerfile), so rebuilding it is a cache hit
+# and every later image reuses its layers; it is tagged with the release all the same.
+started=$SECONDS
+docker build -q -t "$IMAGE_PREFIX/base:bookworm" -t "$base" images/base \
+  2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
+printf 'build: %-24s %3ds\n' "$base" $((SECONDS - started))
+
+# The site's context: platform runtime, pinned requirements, the wheelhouse and the site.
+ctx="$build_dir/site-context"
+rm -rf "$ctx"
+mkdir -p "$ctx/requirements" "$ctx/site"
+cp -a images/site/Dockerfile "$ctx/"
+cp -a images/site/runtime "$ctx/runtime"
+cp -al "$WHEELHOUSE" "$ctx/wheels" 2>/dev/null || cp -a "$WHEELHOUSE" "$ctx/wheels"
+cp images/site/requirements.txt "$ctx/requirements/platform.txt"
+[ -f "$SITE/requirements.txt" ] && cp "$SITE/requirements.txt" "$ctx/requirements/site.txt"
+tar -C "$SITE" --exclude=__pycache__ --exclude='*.pyc' --exclude=staticfiles --exclude=.git \
+  -cf - . | tar -C "$ctx/site" -xf -
+build site "$ctx" --build-arg "SETTINGS_MODULE=$SITE_SETTINGS"
+
+build lb nginx -f images/lb/Dockerfile
+build db images/db
+build memcached images/memcached

@@ -1,0 +1,105 @@
+"""Running the stack's compose file for one environment.
+
+`compose_variables` (pure) says what every ${VARIABLE} of compose/stack.yml is; `Compose`
+runs `docker compose` with them. Kept apart so the variables are unit-tested without Docker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from switcher.config import Environment, Paths
+from switcher.errors import DockerUnavailable, SwitcherError
+
+
+@dataclass(frozen=True)
+class Releases:
+    """Which release each part of the stack runs."""
+
+    blue: str
+    green: str
+    stack: str  # lb, db and memcached
+
+    def for_color(self, color: str) -> str:
+        return self.blue if color == "blue" else self.green
+
+
+def compose_variables(
+    env: Environment,
+    releases: Releases,
+    tls_dir: Path,
+    credentials: Mapping[str, str],
+    task_release: str | None = None,
+) -> dict[str, str]:
+    """Every variable compose/stack.yml interpolates, as strings."""
+    variables = dict(env.settings)
+    variables.pop("TLS_CERT", None)
+    variables.pop("TLS_KEY", None)
+    variables.update(
+        BLUE_RELEASE=releases.blue,
+        GREEN_RELEASE=releases.green,
+        STACK_RELEASE=releases.stack,
+        TASK_RELEASE=task_release or releases.blue,
+        BLUE_ADDR=env.color_address("blue"),
+        GREEN_ADDR=env.color_address("green"),
+        DYNAMIC_RANGE=env.dynamic_range,
+        TLS_DIR=str(tls_dir),
+    )
+    variables.update(credentials)
+    return variables
+
+
+def base_command(paths: Paths, env: Environment) -> list[str]:
+    return [
+        "docker",
+        "compose",
+        "--project-name",
+        env.project,
+        "--project-directory",
+        str(paths.root / "compose"),
+        "--file",
+        str(paths.compose_file),
+    ]
+
+
+@dataclass(frozen=True)
+class ComposeResult:
+    returncode: int
+    output: str
+
+
+class Compose:
+    """`docker compose` for one environment, with its variables in the process environment."""
+
+    def __init__(self, paths: Paths, env: Environment, variables: Mapping[str, str]) -> None:
+        if shutil.which("docker") is None:
+            raise DockerUnavailable("the docker command is not installed")
+        self.command = base_command(paths, env)
+        self.variables = dict(variables)
+
+    def run(self, args: Sequence[str], *, check: bool = True, capture: bool = True, timeout: float = 900) -> ComposeResult:
+        process_env = {**os.environ, **self.variables}
+        try:
+            completed = subprocess.run(
+                [*self.command, *args],
+                env=process_env,
+                stdout=subprocess.PIPE if capture else None,
+                stderr=subprocess.STDOUT if capture else None,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise SwitcherError(f"docker compose {' '.join(args)} did not finish in {timeout:.0f} s") from None
+        output = completed.stdout or ""
+        if completed.returncode != 0 and "is not a docker command" in output:
+            raise DockerUnavailable("Compose v2 is missing (docker compose); run scripts/host-deps.sh")
+        if check and completed.returncode != 0:
+            last = [line for line in output.strip().splitlines() if line.strip()][-3:]
+            raise SwitcherError(f"docker compose {args[0]} failed: {' | '.join(last) or 'no output'}")
+        return ComposeResult(completed.returncode, output)

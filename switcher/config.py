@@ -1,0 +1,221 @@
+"""Environments: their settings (from compose/env/NAME.env over DEFAULTS) and derived values.
+
+Pure: reads files, touches nothing else. Everything an environment can set is in DEFAULTS,
+so a typo in an env file is an error rather than a silently ignored line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from switcher.errors import ConfigError, NotFound
+
+COLORS = ("blue", "green")
+LIVE_FLAG_DIR = "/var/lib/switcher/live"
+# The live colour is green exactly when this file exists in the lb-live volume (see nginx/).
+LIVE_FLAG = f"{LIVE_FLAG_DIR}/green"
+RELEASE_LABEL = "org.opencontainers.image.version"
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+COLOR_HOST_INDEX = {"blue": 11, "green": 12}
+
+DEFAULTS: dict[str, str] = {
+    "PROJECT": "",  # filled with switcher-ENV
+    "IMAGE_PREFIX": "switcher",
+    "SITE_HOSTS": "localhost,127.0.0.1",
+    "BIND_ADDRESS": "127.0.0.1",
+    "HTTP_PORT": "80",
+    "HTTPS_PORT": "443",
+    "PREVIEW_PORT": "8443",
+    "SUBNET": "172.28.10.0/24",
+    "TLS_CERT": "",
+    "TLS_KEY": "",
+    "GUNICORN_WORKERS": "2",
+    "GUNICORN_THREADS": "8",
+    "DB_NAME": "site",
+    "DB_USER": "site",
+    "MEMCACHED_MEMORY_MB": "64",
+    "DJANGO_DEBUG": "0",
+    "HEALTH_TIMEOUT": "120",
+}
+_ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_RELEASE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the project's files are: the compose file, env files and local state."""
+
+    root: Path
+    env_dir: Path
+    state_dir: Path
+
+    @classmethod
+    def discover(cls) -> Paths:
+        root = Path(os.environ.get("SWITCHER_ROOT", Path(__file__).resolve().parent.parent))
+        env_dir = Path(os.environ.get("SWITCHER_ENV_DIR", root / "compose" / "env"))
+        state_dir = Path(os.environ.get("SWITCHER_STATE_DIR", root / ".switcher"))
+        return cls(root=root, env_dir=env_dir, state_dir=state_dir)
+
+    @property
+    def compose_file(self) -> Path:
+        return self.root / "compose" / "stack.yml"
+
+    def env_state_dir(self, env: str) -> Path:
+        return self.state_dir / env
+
+    def available_envs(self) -> list[str]:
+        return sorted(p.stem for p in self.env_dir.glob("*.env"))
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment's validated settings."""
+
+    name: str
+    settings: dict[str, str]
+    tls_cert: Path | None
+    tls_key: Path | None
+
+    @property
+    def project(self) -> str:
+        return self.settings["PROJECT"]
+
+    @property
+    def image_prefix(self) -> str:
+        return self.settings["IMAGE_PREFIX"]
+
+    @property
+    def subnet(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.settings["SUBNET"])
+
+    def color_address(self, color: str) -> str:
+        return str(self.subnet.network_address + COLOR_HOST_INDEX[color])
+
+    @property
+    def dynamic_range(self) -> str:
+        """The upper half of the subnet, for containers without a fixed address."""
+        return str(list(self.subnet.subnets(prefixlen_diff=1))[1])
+
+    @property
+    def site_hosts(self) -> list[str]:
+        return [h.strip() for h in self.settings["SITE_HOSTS"].split(",") if h.strip()]
+
+    @property
+    def public_host(self) -> str:
+        bind = self.settings["BIND_ADDRESS"]
+        return "127.0.0.1" if bind in ("0.0.0.0", "") else bind
+
+    @property
+    def live_url(self) -> str:
+        port = int(self.settings["HTTPS_PORT"])
+        suffix = "" if port == 443 else f":{port}"
+        return f"https://{self.public_host}{suffix}/"
+
+    @property
+    def preview_url(self) -> str:
+        return f"https://127.0.0.1:{self.settings['PREVIEW_PORT']}/"
+
+
+def parse_env_text(text: str, source: str) -> dict[str, str]:
+    """KEY=VALUE lines, # comments and blank lines; optional matching quotes around a value."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if not match:
+            raise ConfigError(f"{source} line {number}: expected KEY=VALUE, got {raw.strip()!r}")
+        key, value = match.group(1), match.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if key in values:
+            raise ConfigError(f"{source} line {number}: {key} is set twice")
+        values[key] = value
+    return values
+
+
+def _check_port(settings: dict[str, str], key: str, source: str) -> None:
+    value = settings[key]
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigError(f"{source}: {key}={value!r} is not a port number (1-65535)")
+
+
+def validate(name: str, values: dict[str, str], source: str, root: Path) -> Environment:
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting {unknown[0]} (known: {', '.join(sorted(DEFAULTS))})")
+    settings = {**DEFAULTS, **values}
+    if not settings["PROJECT"]:
+        settings["PROJECT"] = f"switcher-{name}"
+    if not _PROJECT_NAME.match(settings["PROJECT"]):
+        raise ConfigError(f"{source}: PROJECT={settings['PROJECT']!r} is not a valid compose project name")
+    for key in ("HTTP_PORT", "HTTPS_PORT", "PREVIEW_PORT"):
+        _check_port(settings, key, source)
+    ports = [settings[k] for k in ("HTTP_PORT", "HTTPS_PORT", "PREVIEW_PORT")]
+    if len(set(ports)) != 3:
+        raise ConfigError(f"{source}: HTTP_PORT, HTTPS_PORT and PREVIEW_PORT must differ")
+    for key in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "MEMCACHED_MEMORY_MB", "HEALTH_TIMEOUT"):
+        if not settings[key].isdigit() or int(settings[key]) < 1:
+            raise ConfigError(f"{source}: {key}={settings[key]!r} must be a positive whole number")
+    try:
+        ipaddress.IPv4Address(settings["BIND_ADDRESS"])
+    except ValueError:
+        raise ConfigError(f"{source}: BIND_ADDRESS={settings['BIND_ADDRESS']!r} is not an IPv4 address") from None
+    try:
+        subnet = ipaddress.IPv4Network(settings["SUBNET"])
+    except ValueError:
+        raise ConfigError(f"{source}: SUBNET={settings['SUBNET']!r} is not an IPv4 network like 172.28.10.0/24") from None
+    if subnet.prefixlen > 27:
+        raise ConfigError(f"{source}: SUBNET={settings['SUBNET']} is too small; use /27 or larger")
+    if not [h for h in settings["SITE_HOSTS"].split(",") if h.strip()]:
+        raise ConfigError(f"{source}: SITE_HOSTS is empty")
+    cert, key = settings["TLS_CERT"], settings["TLS_KEY"]
+    if bool(cert) != bool(key):
+        raise ConfigError(f"{source}: set both TLS_CERT and TLS_KEY, or neither for a self-signed certificate")
+    tls_cert = tls_key = None
+    if cert:
+        tls_cert, tls_key = (root / cert).resolve(), (root / key).resolve()
+        for setting, path in (("TLS_CERT", tls_cert), ("TLS_KEY", tls_key)):
+            if not path.is_file():
+                raise ConfigError(f"{source}: {setting} file {path} does not exist")
+    return Environment(name=name, settings=settings, tls_cert=tls_cert, tls_key=tls_key)
+
+
+def load_environment(name: str, paths: Paths) -> Environment:
+    if not _ENV_NAME.match(name):
+        raise NotFound(f"'{name}' is not a valid environment name")
+    path = paths.env_dir / f"{name}.env"
+    if not path.is_file():
+        known = ", ".join(paths.available_envs()) or "none"
+        raise NotFound(f"unknown environment '{name}' (no {path}; known: {known})")
+    return validate(name, parse_env_text(path.read_text(), str(path)), str(path), paths.root)
+
+
+def check_release(release: str) -> str:
+    if not _RELEASE.match(release):
+        raise NotFound(f"'{release}' is not a valid release id (letters, digits, _ . -)")
+    return release
+
+
+def other_color(color: str) -> str:
+    if color not in COLORS:
+        raise NotFound(f"unknown colour '{color}' (use blue or green)")
+    return COLORS[1 - COLORS.index(color)]
+
+
+def default_env_name(paths: Paths) -> str:
+    """The environment `make up` last started here, else production."""
+    if os.environ.get("SWITCHER_ENV"):
+        return os.environ["SWITCHER_ENV"]
+    marker = paths.state_dir / "current-env"
+    if marker.is_file() and marker.read_text().strip():
+        return marker.read_text().strip()
+    return "production"
