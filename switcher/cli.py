@@ -114,3 +114,7 @@ def down(env_name: str | None, volumes: bool) -> None:
 
 def main() -> None:
     cli(prog_name="switcher")
+
+
+if __name__ == "__main__":
+    main()

@@ -82,7 +82,9 @@ class Compose:
         self.command = base_command(paths, env)
         self.variables = dict(variables)
 
-    def run(self, args: Sequence[str], *, check: bool = True, capture: bool = True, timeout: float = 900) -> ComposeResult:
+    def run(
+        self, args: Sequence[str], *, check: bool = True, capture: bool = True, timeout: float = 900
+    ) -> ComposeResult:
         process_env = {**os.environ, **self.variables}
         try:
             completed = subprocess.run(

@@ -172,7 +172,9 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     try:
         subnet = ipaddress.IPv4Network(settings["SUBNET"])
     except ValueError:
-        raise ConfigError(f"{source}: SUBNET={settings['SUBNET']!r} is not an IPv4 network like 172.28.10.0/24") from None
+        raise ConfigError(
+            f"{source}: SUBNET={settings['SUBNET']!r} is not an IPv4 network like 172.28.10.0/24"
+        ) from None
     if subnet.prefixlen > 27:
         raise ConfigError(f"{source}: SUBNET={settings['SUBNET']} is too small; use /27 or larger")
     if not [h for h in settings["SITE_HOSTS"].split(",") if h.strip()]:

@@ -80,7 +80,7 @@ class Docker:
     def exec_status(self, container_name: str, command: list[str]) -> int:
         """Exit code of a command run in a running container."""
         with _docker_errors("running a command in a container"):
-            result = self.client.containers.get(container_name).exec_run(command, stdout=False, stderr=False)
+            result = self.client.containers.get(container_name).exec_run(command)
             return result.exit_code
 
     def logs_tail(self, container_name: str, lines: int = 20) -> str:

@@ -1,0 +1,190 @@
+"""Test helpers for Docker-backed tests: an isolated environment (own compose project,
+random 127.0.0.1 ports, a free subnet, its own state dir) and ways to drive and inspect it."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+SWITCHER = Path(sys.executable).parent / "switcher"
+LABEL = "com.docker.compose.project"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_subnet(client: docker.DockerClient) -> str:
+    taken = []
+    for network in client.networks.list():
+        for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+            if config.get("Subnet") and ":" not in config["Subnet"]:
+                taken.append(ipaddress.IPv4Network(config["Subnet"]))
+    candidates = [ipaddress.IPv4Network(f"172.{b}.{c}.0/24") for b in (29, 30, 31) for c in range(256)]
+    random.shuffle(candidates)
+    for candidate in candidates:
+        if not any(candidate.overlaps(other) for other in taken):
+            return str(candidate)
+    raise RuntimeError("no free /24 left in 172.29-31.x")
+
+
+@dataclass
+class TestEnv:
+    """One isolated environment: its env file, state dir and handles to drive it."""
+
+    name: str
+    directory: Path
+    release: str
+    settings: dict[str, str]
+    client: docker.DockerClient
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, directory: Path, release: str, client: docker.DockerClient, **overrides: str) -> TestEnv:
+        name = f"swt{uuid.uuid4().hex[:8]}"
+        settings = {
+            "PROJECT": name,
+            "HTTP_PORT": str(free_port()),
+            "HTTPS_PORT": str(free_port()),
+            "PREVIEW_PORT": str(free_port()),
+            "SUBNET": free_subnet(client),
+            "GUNICORN_WORKERS": "2",
+            "HEALTH_TIMEOUT": "150",
+            **overrides,
+        }
+        (directory / "env").mkdir(parents=True, exist_ok=True)
+        env = cls(name=name, directory=directory, release=release, settings=settings, client=client)
+        env.write_env_file()
+        return env
+
+    def write_env_file(self, text: str | None = None) -> None:
+        body = text if text is not None else "".join(f"{k}={v}\n" for k, v in self.settings.items())
+        (self.directory / "env" / f"{self.name}.env").write_text(body)
+
+    @property
+    def project(self) -> str:
+        return self.settings["PROJECT"]
+
+    @property
+    def cert(self) -> Path:
+        return self.directory / "state" / self.name / "tls" / "cert.pem"
+
+    @property
+    def live_url(self) -> str:
+        return f"https://127.0.0.1:{self.settings['HTTPS_PORT']}"
+
+    @property
+    def preview_url(self) -> str:
+        return f"https://127.0.0.1:{self.settings['PREVIEW_PORT']}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings['HTTP_PORT']}"
+
+    # -- driving it ---------------------------------------------------------------------------
+    def switcher(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+        process_env = {
+            **os.environ,
+            "SWITCHER_ENV_DIR": str(self.directory / "env"),
+            "SWITCHER_STATE_DIR": str(self.directory / "state"),
+            **self.extra_env,
+            **env,
+        }
+        return subprocess.run(
+            [str(SWITCHER), *args], env=process_env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def up(self) -> subprocess.CompletedProcess:
+        result = self.switcher("up", "--env", self.name, "--release", self.release)
+        assert result.returncode == 0, f"switcher up failed:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def status(self) -> dict:
+        result = self.switcher("status", "--env", self.name, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        # Not the machine's CA bundle or proxies from the environment: this stack's own certificate.
+        session.trust_env = False
+        session.verify = str(self.cert)
+        return session
+
+    def container(self, service: str):
+        found = self.client.containers.list(
+            all=True, filters={"label": [f"{LABEL}={self.project}", f"com.docker.compose.service={service}"]}
+        )
+        assert found, f"no {service} container in {self.project}"
+        return found[0]
+
+    def exec(self, service: str, command: list[str] | str, user: str = "") -> str:
+        result = self.container(service).exec_run(command, user=user)
+        output = result.output.decode("utf-8", "replace")
+        assert result.exit_code == 0, f"{command} in {service} failed: {output}"
+        return output
+
+    def wait_healthy(self, service: str, deadline: float = 120) -> None:
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            container = self.container(service)
+            container.reload()
+            if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
+                return
+            time.sleep(1)
+        raise AssertionError(f"{service} not healthy after {deadline} s")
+
+    def memcached_stats(self) -> dict[str, int]:
+        script = "exec 3<>/dev/tcp/127.0.0.1/11211; printf 'stats\\r\\nquit\\r\\n' >&3; cat <&3"
+        output = self.exec("memcached", ["bash", "-c", script])
+        stats = {}
+        for line in output.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "STAT" and parts[2].isdigit():
+                stats[parts[1]] = int(parts[2])
+        return stats
+
+    def set_live_flag(self, green: bool) -> None:
+        """Flip the lb's live colour by hand, as the switch will: one file in the lb-live volume."""
+        command = "touch /live/green" if green else "rm -f /live/green"
+        self.client.containers.run(
+            f"switcher/base:{self.release}",
+            ["sh", "-c", command],
+            volumes={f"{self.project}_lb-live": {"bind": "/live", "mode": "rw"}},
+            remove=True,
+        )
+
+    # -- cleaning up --------------------------------------------------------------------------
+    def leftovers(self) -> dict[str, list[str]]:
+        flt = {"label": f"{LABEL}={self.project}"}
+        return {
+            "containers": [c.name for c in self.client.containers.list(all=True, filters=flt)],
+            "volumes": [v.name for v in self.client.volumes.list(filters=flt)],
+            "networks": [n.name for n in self.client.networks.list(filters=flt)],
+        }
+
+    def destroy(self) -> None:
+        """Remove everything of this project, also when switcher down itself fails."""
+        self.switcher("down", "--env", self.name, "--volumes", timeout=300)
+        flt = {"label": f"{LABEL}={self.project}"}
+        for container in self.client.containers.list(all=True, filters=flt):
+            container.remove(force=True, v=True)
+        for volume in self.client.volumes.list(filters=flt):
+            volume.remove(force=True)
+        for network in self.client.networks.list(filters=flt):
+            network.remove()

@@ -1,0 +1,107 @@
+import pytest
+
+from switcher.config import (
+    DEFAULTS,
+    check_release,
+    default_env_name,
+    load_environment,
+    other_color,
+    parse_env_text,
+    validate,
+)
+from switcher.errors import ConfigError, NotFound
+
+
+def test_parse_env_text_reads_pairs_comments_and_quotes():
+    text = "# comment\n\nA_B=1\nQUOTED=\"two words\"\nSINGLE='x'\nEMPTY=\n"
+    assert parse_env_text(text, "f") == {"A_B": "1", "QUOTED": "two words", "SINGLE": "x", "EMPTY": ""}
+
+
+def test_parse_env_text_names_the_bad_line():
+    with pytest.raises(ConfigError, match=r"f line 2: expected KEY=VALUE"):
+        parse_env_text("A=1\nthis is not a setting\n", "f")
+
+
+def test_parse_env_text_refuses_a_key_set_twice():
+    with pytest.raises(ConfigError, match="HTTP_PORT is set twice"):
+        parse_env_text("HTTP_PORT=1\nHTTP_PORT=2\n", "f")
+
+
+def test_validate_fills_defaults_and_project(paths):
+    env = validate("staging", {}, "f", paths.root)
+    assert env.project == "switcher-staging"
+    assert env.settings["HTTPS_PORT"] == DEFAULTS["HTTPS_PORT"]
+    assert env.tls_cert is None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"HTTPS_PORTT": "1"}, "unknown setting HTTPS_PORTT"),
+        ({"HTTP_PORT": "http"}, "HTTP_PORT='http' is not a port number"),
+        ({"HTTPS_PORT": "70000"}, "is not a port number"),
+        ({"HTTP_PORT": "8000", "HTTPS_PORT": "8000"}, "must differ"),
+        ({"SUBNET": "10.0.0.0/29"}, "too small"),
+        ({"SUBNET": "not-a-net"}, "is not an IPv4 network"),
+        ({"BIND_ADDRESS": "localhost"}, "is not an IPv4 address"),
+        ({"PROJECT": "Bad Name"}, "not a valid compose project name"),
+        ({"GUNICORN_WORKERS": "0"}, "must be a positive whole number"),
+        ({"SITE_HOSTS": " , "}, "SITE_HOSTS is empty"),
+        ({"TLS_CERT": "a.pem"}, "set both TLS_CERT and TLS_KEY"),
+        ({"TLS_CERT": "/nonexistent/c.pem", "TLS_KEY": "/nonexistent/k.pem"}, "TLS_CERT file /nonexistent/c.pem"),
+    ],
+)
+def test_validate_refuses_bad_settings(paths, values, message):
+    with pytest.raises(ConfigError, match=message):
+        validate("x", values, "f", paths.root)
+
+
+def test_user_certificate_paths_resolve_against_the_project(paths, tmp_path):
+    (tmp_path / "c.pem").write_text("c")
+    (tmp_path / "k.pem").write_text("k")
+    env = validate("x", {"TLS_CERT": str(tmp_path / "c.pem"), "TLS_KEY": str(tmp_path / "k.pem")}, "f", paths.root)
+    assert env.tls_cert == tmp_path / "c.pem"
+
+
+def test_addresses_and_urls_derive_from_settings(paths):
+    env = validate("x", {"SUBNET": "172.30.7.0/24", "HTTPS_PORT": "8443", "PREVIEW_PORT": "9443"}, "f", paths.root)
+    assert env.color_address("blue") == "172.30.7.11"
+    assert env.color_address("green") == "172.30.7.12"
+    assert env.dynamic_range == "172.30.7.128/25"
+    assert env.live_url == "https://127.0.0.1:8443/"
+    assert env.preview_url == "https://127.0.0.1:9443/"
+    assert validate("y", {}, "f", paths.root).live_url == "https://127.0.0.1/"
+
+
+def test_load_environment_names_known_environments(paths, write_env):
+    write_env("integration", "HTTP_PORT=8080\nHTTPS_PORT=8444\nPREVIEW_PORT=9443\n")
+    assert load_environment("integration", paths).settings["HTTP_PORT"] == "8080"
+    with pytest.raises(NotFound, match=r"unknown environment 'prod'.*known: integration"):
+        load_environment("prod", paths)
+    with pytest.raises(NotFound, match="not a valid environment name"):
+        load_environment("../etc/passwd", paths)
+
+
+def test_malformed_env_file_is_a_config_error(paths, write_env):
+    write_env("broken", "HTTP_PORT 8080\n")
+    with pytest.raises(ConfigError, match=r"broken.env line 1"):
+        load_environment("broken", paths)
+
+
+def test_release_ids_and_colours_are_checked():
+    assert check_release("1.2.3-rc1") == "1.2.3-rc1"
+    with pytest.raises(NotFound):
+        check_release("no/slash")
+    assert other_color("blue") == "green"
+    with pytest.raises(NotFound, match="unknown colour 'red'"):
+        other_color("red")
+
+
+def test_default_env_follows_make_up(paths, monkeypatch):
+    monkeypatch.delenv("SWITCHER_ENV", raising=False)
+    assert default_env_name(paths) == "production"
+    paths.state_dir.mkdir()
+    (paths.state_dir / "current-env").write_text("integration\n")
+    assert default_env_name(paths) == "integration"
+    monkeypatch.setenv("SWITCHER_ENV", "other")
+    assert default_env_name(paths) == "other"
