@@ -17,7 +17,7 @@ export RELEASE IMAGE_PREFIX SITE SITE_SETTINGS WHEELHOUSE BUILD_DIR
 PY := $(VENV)/bin/python
 SWITCHER := $(VENV)/bin/switcher
 
-.PHONY: help host build up down status test test-unit test-integration lint bench clean
+.PHONY: help host venv build up down status test test-unit lint bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -58,8 +58,8 @@ status: venv ## Show ENV: live colour, releases, health, URLs
 	@$(SWITCHER) status --env $(ENV)
 
 test: build ## Run unit and integration tests (builds the images first)
-	@$(VENV)/bin/pytest -q -m 'not integration' tests/unit
-	@$(VENV)/bin/pytest -q -m integration tests/integration
+	@$(VENV)/bin/pytest -q tests/unit
+	@SWITCHER_TEST_RELEASE=$(RELEASE) $(VENV)/bin/pytest -q tests/integration
 
 test-unit: venv ## Run the unit tests only (no Docker needed)
 	@$(VENV)/bin/pytest -q tests/unit

@@ -192,3 +192,9 @@ def test_image_labels_carry_the_release(stack, client):
 def test_compose_file_is_valid_for_compose_v2():
     result = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "version 2" in result.stdout.lower().replace("v2", "version 2")
+
+
+def test_database_is_utf8(stack):
+    query = "SELECT pg_encoding_to_char(encoding) || ' ' || datcollate FROM pg_database WHERE datname = 'site'"
+    output = stack.exec("db", ["psql", "-At", "-U", "postgres", "-d", "site", "-c", query])
+    assert output.strip() == "UTF8 C.UTF-8"

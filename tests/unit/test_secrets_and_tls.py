@@ -1,7 +1,7 @@
 import stat
 
 from switcher.credentials import ensure_credentials, read_credentials
-from switcher.tls import subject_alt_names
+from switcher.tls import ensure_tls, subject_alt_names
 
 
 def test_credentials_are_made_once_and_private(tmp_path):
@@ -15,3 +15,32 @@ def test_credentials_are_made_once_and_private(tmp_path):
 
 def test_subject_alt_names_cover_site_hosts_and_loopback():
     assert subject_alt_names(["example.org", "10.1.2.3"]) == ("DNS:example.org,IP:10.1.2.3,DNS:localhost,IP:127.0.0.1")
+
+
+def test_self_signed_certificate_is_made_once_and_user_certificates_are_copied(tmp_path):
+    import subprocess
+
+    from switcher.config import validate
+
+    from .conftest import ROOT
+
+    env = validate("x", {"SITE_HOSTS": "example.org"}, "f", ROOT)
+    tls_dir = tmp_path / "tls"
+    ensure_tls(env, tls_dir)
+    first = (tls_dir / "cert.pem").read_bytes()
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName"],
+        input=first,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    assert "DNS:example.org" in text and "IP Address:127.0.0.1" in text
+    ensure_tls(env, tls_dir)
+    assert (tls_dir / "cert.pem").read_bytes() == first, "an existing certificate must be kept"
+
+    (tmp_path / "mine.pem").write_text("CERT")
+    (tmp_path / "mine.key").write_text("KEY")
+    own = validate("y", {"TLS_CERT": str(tmp_path / "mine.pem"), "TLS_KEY": str(tmp_path / "mine.key")}, "f", ROOT)
+    ensure_tls(own, tls_dir)
+    assert (tls_dir / "cert.pem").read_text() == "CERT"
+    assert (tls_dir / "key.pem").read_text() == "KEY"
