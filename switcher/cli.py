@@ -8,8 +8,12 @@ from typing import Any
 
 import click
 
-from switcher.config import Environment, Paths, check_release, default_env_name, load_environment
+from switcher import history
+from switcher.config import COLORS, Environment, Paths, check_release, default_env_name, load_environment
+from switcher.cutover import Cutover
 from switcher.errors import EXIT_CODES, SwitcherError
+from switcher.lock import break_lock, read_lock
+from switcher.plans import Options
 from switcher.runtime import Docker
 from switcher.stack import Stack
 from switcher.state import StackStatus, read_status
@@ -61,7 +65,23 @@ def _say(message: str) -> None:
     click.echo(f"switcher: {message}", err=True)
 
 
-def _print_status(status: StackStatus) -> None:
+def _history_path(paths: Paths, env: Environment):
+    return paths.env_state_dir(env.name) / "history.jsonl"
+
+
+def _format_record(record: dict) -> str:
+    what = f"{record.get('action', '?')} {record.get('color', '')} {record.get('release', '')}".strip()
+    before = record.get("previous_release") or record.get("previous")
+    if before:
+        what += f" (was {record.get('previous_color', record.get('color', ''))} {before})"
+    error = f": {record['error']}" if record.get("error") else ""
+    return (
+        f"{record.get('time', '?')}  {record.get('user', '?')}@{record.get('host', '?')}  "
+        f"{what}  {record.get('outcome', '?')} in {record.get('duration', 0):.1f} s{error}"
+    )
+
+
+def _print_status(status: StackStatus, recent: list[dict] | None = None) -> None:
     click.echo(f"environment  {status.env} (compose project {status.project})")
     click.echo(f"live colour  {status.live or 'unknown'}")
     for color, part in status.colors.items():
@@ -73,6 +93,10 @@ def _print_status(status: StackStatus) -> None:
     click.echo(f"preview URL  {status.urls['preview']}  (the idle colour; loopback only)")
     for note in status.notes:
         click.echo(f"note: {note}")
+    if recent:
+        click.echo("recent changes")
+        for record in recent:
+            click.echo(f"  {_format_record(record)}")
 
 
 @cli.command()
@@ -80,12 +104,20 @@ def _print_status(status: StackStatus) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(env_name: str | None, as_json: bool) -> None:
     """Show the live colour, each colour's release, state and health, and the URLs."""
-    _, env = _environment(env_name)
-    result = read_status(env, Docker())
+    paths, env = _environment(env_name)
+    docker = Docker()
+    result = read_status(env, docker)
+    recent = history.read(_history_path(paths, env), last=5)
+    holder = read_lock(docker, env.project)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        data = result.to_json()
+        data["history"] = recent
+        data["lock"] = None if holder is None else holder.describe()
+        click.echo(json.dumps(data, indent=2))
     else:
-        _print_status(result)
+        _print_status(result, recent)
+        if holder is not None:
+            click.echo(f"locked by {holder.describe()}")
 
 
 @cli.command()
@@ -110,6 +142,99 @@ def down(env_name: str | None, volumes: bool) -> None:
     """Stop and remove the environment's containers (volumes are kept unless --volumes)."""
     paths, env = _environment(env_name)
     Stack(paths, env, Docker()).down(volumes, _say)
+
+
+def mutation_options(function: Any) -> Any:
+    function = click.option("--dry-run", is_flag=True, help="Print the plan of named steps; change nothing.")(function)
+    function = click.option(
+        "--drain-timeout",
+        type=float,
+        default=Options.drain_timeout,
+        show_default=True,
+        help="Seconds to wait for the old colour's requests in flight.",
+    )(function)
+    function = click.option(
+        "--health-timeout",
+        type=float,
+        default=Options.health_timeout,
+        show_default=True,
+        help="Seconds to wait for the new colour to become healthy.",
+    )(function)
+    return env_option(function)
+
+
+def _cutover(env_name: str | None) -> Cutover:
+    paths, env = _environment(env_name)
+    return Cutover(paths, env, Docker(), _say)
+
+
+@cli.command()
+@click.argument("release")
+@click.option("--promote", "then_promote", is_flag=True, help="Promote the release once it is ready.")
+@click.option("--stop-old", is_flag=True, help="With --promote: stop the old colour after draining.")
+@mutation_options
+def deploy(
+    release: str,
+    then_promote: bool,
+    stop_old: bool,
+    env_name: str | None,
+    dry_run: bool,
+    drain_timeout: float,
+    health_timeout: float,
+) -> None:
+    """Put RELEASE on the idle colour and make it ready, without touching live traffic.
+
+    Recreates the idle colour from the compose definition, runs `migrate` and `check --deploy`
+    in one-off containers of RELEASE, waits until it is healthy, warms it and checks it through
+    the preview listener. On failure the idle colour is left stopped.
+    """
+    options = Options(drain_timeout=drain_timeout, health_timeout=health_timeout, stop_old=stop_old)
+    _cutover(env_name).deploy(release, options, dry_run=dry_run, then_promote=then_promote)
+
+
+@cli.command()
+@click.argument("color", required=False, type=click.Choice(COLORS))
+@click.option("--stop-old", is_flag=True, help="Stop the old colour after draining it.")
+@mutation_options
+def promote(
+    color: str | None, stop_old: bool, env_name: str | None, dry_run: bool, drain_timeout: float, health_timeout: float
+) -> None:
+    """Send live traffic to COLOR (default: the idle colour), with no failed request.
+
+    Gates on COLOR being healthy and answering through preview, publishes its static files,
+    switches nginx atomically, verifies through the live listener (switching back if that
+    fails) and drains the old colour, which stays warm for an instant rollback.
+    """
+    options = Options(drain_timeout=drain_timeout, health_timeout=health_timeout, stop_old=stop_old)
+    _cutover(env_name).promote(color, options, dry_run=dry_run)
+
+
+@cli.command()
+@mutation_options
+def rollback(env_name: str | None, dry_run: bool, drain_timeout: float, health_timeout: float) -> None:
+    """Promote the other colour back: instant when it is still warm, else started again first."""
+    options = Options(drain_timeout=drain_timeout, health_timeout=health_timeout)
+    _cutover(env_name).rollback(options, dry_run=dry_run)
+
+
+@cli.command(name="history")
+@env_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+@click.option("-n", "--last", type=int, default=20, show_default=True, help="How many entries.")
+def history_command(env_name: str | None, as_json: bool, last: int) -> None:
+    """Every change made to the environment: time, user, host, action, colours, releases, outcome."""
+    paths, env = _environment(env_name)
+    for record in history.read(_history_path(paths, env), last=last):
+        click.echo(json.dumps(record, sort_keys=True) if as_json else _format_record(record))
+
+
+@cli.command()
+@env_option
+def unlock(env_name: str | None) -> None:
+    """Break the environment's lock: only when the switcher holding it is gone."""
+    _, env = _environment(env_name)
+    holder = break_lock(Docker(), env.project)
+    _say("no lock was held" if holder is None else f"broke the lock held by {holder.describe()}")
 
 
 def main() -> None:

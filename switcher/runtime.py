@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import docker
@@ -79,9 +79,28 @@ class Docker:
 
     def exec_status(self, container_name: str, command: list[str]) -> int:
         """Exit code of a command run in a running container."""
+        return self.exec_output(container_name, command)[0]
+
+    def exec_output(self, container_name: str, command: list[str], user: str = "") -> tuple[int, str]:
+        """Exit code and output of a command run in a running container."""
         with _docker_errors("running a command in a container"):
-            result = self.client.containers.get(container_name).exec_run(command)
-            return result.exit_code
+            result = self.client.containers.get(container_name).exec_run(command, user=user)
+            return result.exit_code, result.output.decode("utf-8", "replace")
+
+    def container(self, name: str) -> ContainerInfo | None:
+        with _docker_errors("inspecting a container"):
+            try:
+                return self._info(self.client.containers.get(name))
+            except docker.errors.NotFound:
+                return None
+
+    def stop(self, name: str, timeout: int = 30) -> None:
+        with _docker_errors("stopping a container"), suppress(docker.errors.NotFound):
+            self.client.containers.get(name).stop(timeout=timeout)
+
+    def start(self, name: str) -> None:
+        with _docker_errors("starting a container"):
+            self.client.containers.get(name).start()
 
     def logs_tail(self, container_name: str, lines: int = 20) -> str:
         with _docker_errors("reading container logs"):
@@ -90,3 +109,26 @@ class Docker:
             except docker.errors.NotFound:
                 return ""
             return raw.decode("utf-8", "replace")
+
+    # -- markers: created, never started containers whose name and labels carry state --------
+    def create_marker(self, name: str, image: str, labels: dict[str, str]) -> bool:
+        """Create the marker; False when one of that name exists already (atomic in Docker)."""
+        with _docker_errors("creating a lock"):
+            try:
+                self.client.containers.create(image, ["true"], name=name, labels=labels, network_disabled=True)
+                return True
+            except docker.errors.APIError as error:
+                if error.status_code == 409:
+                    return False
+                raise
+
+    def marker_labels(self, name: str) -> dict[str, str] | None:
+        with _docker_errors("reading a lock"):
+            try:
+                return dict(self.client.containers.get(name).labels)
+            except docker.errors.NotFound:
+                return None
+
+    def remove_marker(self, name: str) -> None:
+        with _docker_errors("removing a lock"), suppress(docker.errors.NotFound):
+            self.client.containers.get(name).remove(force=True)

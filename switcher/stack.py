@@ -67,7 +67,7 @@ class Stack:
         self.paths, self.env, self.docker = paths, env, docker
         self.state_dir = paths.env_state_dir(env.name)
 
-    def _compose(self, releases: Releases, credentials: dict[str, str], task_release: str | None = None) -> Compose:
+    def compose(self, releases: Releases, credentials: dict[str, str], task_release: str | None = None) -> Compose:
         variables = compose_variables(self.env, releases, self.state_dir / "tls", credentials, task_release)
         return Compose(self.paths, self.env, variables)
 
@@ -81,25 +81,25 @@ class Stack:
             report(note)
         ensure_tls(self.env, self.state_dir / "tls")
         credentials = ensure_credentials(self.state_dir / "credentials.env")
-        compose = self._compose(plan.releases, credentials)
+        compose = self.compose(plan.releases, credentials)
 
         report("starting db and memcached")
-        self._up(compose, ["db", "memcached"])
+        self.start_services(compose, ["db", "memcached"])
         live_release = plan.releases.for_color(plan.live)
         report(f"migrating the database with release {live_release}")
-        self._task(plan.releases, credentials, live_release, ["python3", "manage.py", "migrate", "--noinput"])
+        self.run_task(plan.releases, credentials, live_release, ["python3", "manage.py", "migrate", "--noinput"])
         for release in dict.fromkeys([plan.releases.blue, plan.releases.green]):
             report(f"publishing static files and maintenance page of release {release}")
-            self._task(
+            self.run_task(
                 plan.releases, credentials, release, ["publish-assets", "/srv/static", "/srv/maintenance"], user="0"
             )
         report("starting lb, app-blue and app-green")
-        self._up(compose, ["lb", *SITE_SERVICES])
+        self.start_services(compose, ["lb", *SITE_SERVICES])
         self.paths.state_dir.mkdir(parents=True, exist_ok=True)
         (self.paths.state_dir / "current-env").write_text(self.env.name + "\n")
         return read_status(self.env, self.docker)
 
-    def _up(self, compose: Compose, services: list[str]) -> None:
+    def start_services(self, compose: Compose, services: list[str]) -> None:
         timeout = int(self.env.settings["HEALTH_TIMEOUT"])
         result = compose.run(
             ["up", "--detach", "--wait", "--wait-timeout", str(timeout), *services], check=False, timeout=timeout + 120
@@ -122,10 +122,10 @@ class Stack:
         last = [line for line in output.strip().splitlines() if line.strip()][-2:]
         return f"starting {', '.join(services)} failed: {' | '.join(last)}"
 
-    def _task(
+    def run_task(
         self, releases: Releases, credentials: dict[str, str], release: str, command: list[str], user: str | None = None
     ) -> None:
-        compose = self._compose(releases, credentials, task_release=release)
+        compose = self.compose(releases, credentials, task_release=release)
         args = ["run", "--rm", "--no-deps", "-T"]
         if user is not None:
             args += ["--user", user]
@@ -134,12 +134,23 @@ class Stack:
             last = [line for line in result.output.strip().splitlines() if line.strip()][-3:]
             raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {' | '.join(last)}")
 
+    def credentials(self) -> dict[str, str]:
+        return ensure_credentials(self.state_dir / "credentials.env")
+
+    def recreate_color(self, color: str, releases: Releases) -> None:
+        """(Re)create one colour's container from the compose definition, leaving all else alone."""
+        compose = self.compose(releases, self.credentials())
+        result = compose.run(["up", "--detach", "--no-deps", "--force-recreate", f"app-{color}"], check=False)
+        if result.returncode != 0:
+            last = [line for line in result.output.strip().splitlines() if line.strip()][-2:]
+            raise SwitcherError(f"creating app-{color} failed: {' | '.join(last)}")
+
     def down(self, remove_volumes: bool, report: Report) -> None:
         credentials = read_credentials(self.state_dir / "credentials.env") or {
             "DJANGO_SECRET_KEY": "unused",
             "DB_PASSWORD": "unused",
         }
-        compose = self._compose(Releases("none", "none", "none"), credentials)
+        compose = self.compose(Releases("none", "none", "none"), credentials)
         args = ["down", "--remove-orphans"]
         if remove_volumes:
             args.append("--volumes")

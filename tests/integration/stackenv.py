@@ -172,8 +172,11 @@ class TestEnv:
     # -- cleaning up --------------------------------------------------------------------------
     def leftovers(self) -> dict[str, list[str]]:
         flt = {"label": f"{LABEL}={self.project}"}
+        ours = {"label": f"io.switcher.project={self.project}"}
+        containers = self.client.containers.list(all=True, filters=flt)
+        containers += self.client.containers.list(all=True, filters=ours)
         return {
-            "containers": [c.name for c in self.client.containers.list(all=True, filters=flt)],
+            "containers": sorted({c.name for c in containers}),
             "volumes": [v.name for v in self.client.volumes.list(filters=flt)],
             "networks": [n.name for n in self.client.networks.list(filters=flt)],
         }
@@ -182,8 +185,9 @@ class TestEnv:
         """Remove everything of this project, also when switcher down itself fails."""
         self.switcher("down", "--env", self.name, "--volumes", timeout=300)
         flt = {"label": f"{LABEL}={self.project}"}
-        for container in self.client.containers.list(all=True, filters=flt):
-            container.remove(force=True, v=True)
+        for labels in (flt, {"label": f"io.switcher.project={self.project}"}):  # also a lock left behind
+            for container in self.client.containers.list(all=True, filters=labels):
+                container.remove(force=True, v=True)
         for volume in self.client.volumes.list(filters=flt):
             volume.remove(force=True)
         for network in self.client.networks.list(filters=flt):

@@ -1,4 +1,5 @@
 import logging
+import time
 import uuid
 
 from django.conf import settings
@@ -55,6 +56,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
     db = _database_state()
     body = {"release": settings.RELEASE, "color": settings.COLOR, "db": db, "cache": _cache_state()}
     return JsonResponse(body, status=200 if db == "ok" else 503)
+
+
+@require_GET
+def slow(request: HttpRequest) -> JsonResponse:
+    """Answers after ?seconds= (at most 10): a long request, to show draining works."""
+    try:
+        seconds = min(max(float(request.GET.get("seconds", "2")), 0.0), 10.0)
+    except ValueError:
+        seconds = 2.0
+    time.sleep(seconds)
+    return JsonResponse({"release": settings.RELEASE, "color": settings.COLOR, "slept": seconds})
 
 
 @csrf_exempt

@@ -1,0 +1,63 @@
+"""What deploy, promote and rollback will do, as named steps: pure, printed by --dry-run and
+followed step by step by cutover.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from switcher.config import LIVE_FLAG
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Options:
+    """All defaults of a switch in one place."""
+
+    health_timeout: float = 120.0
+    verify_requests: int = 5
+    verify_timeout: float = 15.0
+    drain_timeout: float = 30.0
+    stop_old: bool = False
+
+
+def deploy_plan(idle: str, release: str) -> list[Step]:
+    return [
+        Step("check-release", f"refuse unless the images of release {release} exist"),
+        Step("recreate", f"(re)create app-{idle} with release {release} from the compose definition"),
+        Step("migrate", f"run `manage.py migrate --noinput` in a one-off container of {release}"),
+        Step("check-deploy", f"run `manage.py check --deploy` in a one-off container of {release}"),
+        Step("wait-healthy", f"wait until app-{idle} is healthy and /healthz answers through preview"),
+        Step("warm", f"send a few requests to app-{idle} through preview"),
+        Step("smoke", f"check that preview answers 200 with X-Release {release}"),
+        Step("publish", f"publish the static files and maintenance page of {release} (no overwrite)"),
+    ]
+
+
+def promote_plan(target: str, old: str, release: str, already_live: bool, stop_old: bool) -> list[Step]:
+    flag = f"create {LIVE_FLAG}" if target == "green" else f"remove {LIVE_FLAG}"
+    steps = []
+    if not already_live:
+        steps += [
+            Step("gate", f"check app-{target} is running, healthy and answers with {release} through preview"),
+            Step("nginx-check", "validate the lb's nginx configuration (nginx -t)"),
+            Step("publish", f"make sure the static files of {release} are published"),
+            Step("switch", f"send new requests to {target}: {flag} (atomic; nginx reads it per request)"),
+        ]
+    steps += [
+        Step("verify", f"check through the live listener that new requests get {release}; else switch back"),
+        Step("drain", f"wait until app-{old} has finished its requests in flight (it stays warm)"),
+    ]
+    if stop_old:
+        steps.append(Step("stop-old", f"stop app-{old}"))
+    return steps
+
+
+def format_plan(title: str, steps: list[Step]) -> str:
+    lines = [title]
+    lines += [f"  {number}. {step.name}: {step.description}" for number, step in enumerate(steps, start=1)]
+    return "\n".join(lines)

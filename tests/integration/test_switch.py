@@ -1,0 +1,239 @@
+"""deploy, promote and rollback with live traffic: zero failed requests, and the truth told."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from .load import Load
+from .stackenv import ROOT, SWITCHER, TestEnv
+
+pytestmark = pytest.mark.integration
+IMAGES = ("base", "site", "lb", "db", "memcached")
+
+
+@pytest.fixture(scope="module")
+def next_release(release, client):
+    """A second release of the same site, so the colours answer with different X-Release."""
+    tag = f"{release}-next"
+    subprocess.run(["make", "-s", "build", f"RELEASE={tag}"], cwd=ROOT, check=True, capture_output=True, timeout=900)
+    yield tag
+    for name in IMAGES:
+        with contextlib.suppress(Exception):
+            client.images.remove(f"switcher/{name}:{tag}")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, release, client, next_release):
+    env = TestEnv.create(tmp_path_factory.mktemp("switch"), release, client)
+    try:
+        env.up()
+        yield env
+    finally:
+        env.destroy()
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def summary(load: Load) -> str:
+    failures = load.failures()
+    return f"{len(failures)} of {len(load.answers)} failed, e.g. {failures[:3]}"
+
+
+def slow_requests(site: TestEnv, count: int = 3) -> tuple[list[threading.Thread], list]:
+    """Requests of 2 s sent just before a switch; they must finish on the colour that took them."""
+    results: list = []
+
+    def one() -> None:
+        with site.session() as http:
+            try:
+                response = http.get(site.live_url + "/slow?seconds=2", timeout=20)
+                results.append((response.status_code, response.headers.get("X-Release")))
+            except requests.RequestException as error:
+                results.append((0, str(error)))
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    return threads, results
+
+
+def live_release(site: TestEnv) -> str:
+    data = site.status()
+    return data["colors"][data["live"]]["release"]
+
+
+def test_deploy_beside_live_traffic(site, next_release):
+    with Load(site.live_url + "/press/", str(site.cert)) as load:
+        result = ok(site.switcher("deploy", next_release, "--env", site.name))
+    assert load.failures() == [], summary(load)
+    assert len(load.answers) > 50
+    assert load.releases_started_after(0) == {site.release}, "the new release leaked onto the live listener"
+    assert "step 8/8 publish" in result.stderr
+    data = site.status()
+    assert data["live"] == "blue"
+    assert data["colors"]["green"] == {"release": next_release, "state": "running", "health": "healthy"}
+    with site.session() as http:
+        assert http.get(site.preview_url + "/healthz", timeout=10).headers["X-Release"] == next_release
+
+
+def test_promote_and_rollback_ten_times_under_load(site, next_release):
+    assert site.status()["colors"]["green"]["release"] == next_release, "runs after the deploy test"
+    for number in range(10):
+        before = site.status()
+        old_release = before["colors"][before["live"]]["release"]
+        new_release = before["colors"][before["idle"]]["release"]
+        command = ["promote"] if number % 2 == 0 else ["rollback"]
+        keepalive = number % 4 < 2
+        with Load(site.live_url + "/press/", str(site.cert), keepalive=keepalive) as load:
+            threads, slow = slow_requests(site)
+            ok(site.switcher(*command, "--env", site.name))
+            verified = time.monotonic()
+            time.sleep(0.5)
+            for thread in threads:
+                thread.join(timeout=30)
+        label = f"switch {number + 1} ({command[0]}, keepalive={keepalive})"
+        assert load.failures() == [], f"{label}: {summary(load)}"
+        assert load.releases_started_after(verified) == {new_release}, label
+        assert slow == [(200, old_release)] * 3, f"{label}: requests in flight at the switch: {slow}"
+        after = site.status()
+        assert after["live"] == before["idle"], label
+        assert after["colors"][after["idle"]]["state"] == "running", "the old colour stays warm"
+
+
+def test_history_records_every_mutation(site):
+    result = ok(site.switcher("history", "--env", site.name, "--json", "-n", "100"))
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    actions = [r["action"] for r in records]
+    assert actions.count("deploy") >= 1 and actions.count("promote") >= 5 and actions.count("rollback") >= 5
+    for record in records:
+        assert {"time", "user", "host", "env", "action", "color", "release", "outcome", "duration"} <= set(record)
+    assert "recent changes" in ok(site.switcher("status", "--env", site.name)).stdout
+
+
+def flag_and_history(site: TestEnv) -> tuple[str, int]:
+    path = site.directory / "state" / site.name / "history.jsonl"
+    return site.status()["live"], len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def one_line_error(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("switcher: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[-1]
+
+
+def test_dry_run_changes_nothing(site):
+    before = flag_and_history(site)
+    result = ok(site.switcher("promote", "--env", site.name, "--dry-run"))
+    assert "dry run" in result.stderr and "switch:" in result.stderr
+    ok(site.switcher("deploy", site.release, "--env", site.name, "--dry-run", "--promote"))
+    assert flag_and_history(site) == before
+
+
+def test_refusals_change_nothing(site, client):
+    before = flag_and_history(site)
+    idle = site.status()["idle"]
+
+    unknown = site.switcher("deploy", "no-such-release", "--env", site.name)
+    assert unknown.returncode == 5 and "no-such-release" in one_line_error(unknown)
+
+    bad_colour = site.switcher("promote", "red", "--env", site.name)
+    assert bad_colour.returncode == 2
+
+    site.container(f"app-{idle}").stop(timeout=10)
+    try:
+        unhealthy = site.switcher("promote", idle, "--env", site.name)
+        assert unhealthy.returncode == 6, unhealthy.stderr
+        assert "not healthy" in one_line_error(unhealthy)
+    finally:
+        site.container(f"app-{idle}").start()
+        site.wait_healthy(f"app-{idle}")
+
+    site.exec("lb", ["sh", "-c", "echo 'this is not nginx' > /etc/nginx/switcher/zz-broken.conf"])
+    try:
+        broken = site.switcher("promote", "--env", site.name)
+        assert broken.returncode == 3
+        assert "nginx configuration is invalid" in one_line_error(broken)
+    finally:
+        site.exec("lb", ["rm", "-f", "/etc/nginx/switcher/zz-broken.conf"])
+
+    marker = client.containers.create(
+        f"switcher/site:{site.release}",
+        ["true"],
+        name=f"{site.project}-switcher-lock",
+        labels={
+            "io.switcher.lock": site.project,
+            "io.switcher.project": site.project,
+            "io.switcher.lock.host": "elsewhere",
+            "io.switcher.lock.pid": "1",
+            "io.switcher.lock.user": "alice",
+            "io.switcher.lock.command": "promote green",
+            "io.switcher.lock.since": "2026-01-01T00:00:00Z",
+        },
+    )
+    try:
+        held = site.switcher("promote", "--env", site.name)
+        assert held.returncode == 7
+        assert "alice@elsewhere" in one_line_error(held)
+        assert "locked by" in ok(site.switcher("status", "--env", site.name)).stdout
+        ok(site.switcher("unlock", "--env", site.name))
+    finally:
+        with contextlib.suppress(Exception):
+            marker.remove(force=True)
+    assert flag_and_history(site)[0] == before[0]
+
+
+def test_killed_switcher_at_each_step_leaves_a_serving_site(site):
+    steps = ["gate", "nginx-check", "publish", "switch", "verify", "drain"]
+    for number, step in enumerate(steps, start=1):
+        target = site.status()["idle"]
+        with Load(site.live_url + "/press/", str(site.cert)) as load:
+            process = subprocess.Popen(
+                [str(SWITCHER), "promote", target, "--env", site.name],
+                env={
+                    **os.environ,
+                    "SWITCHER_ENV_DIR": str(site.directory / "env"),
+                    "SWITCHER_STATE_DIR": str(site.directory / "state"),
+                },
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            seen = []
+            for line in process.stderr:
+                seen.append(line)
+                if line.startswith(f"switcher: step {number}/"):
+                    process.send_signal(signal.SIGKILL)
+                    break
+            process.wait(timeout=60)
+            killed_live = site.status()["live"]
+            assert killed_live in ("blue", "green")
+            again = site.switcher("promote", target, "--env", site.name)
+        assert again.returncode == 0, f"after a kill at {step}: {again.stderr}\n{''.join(seen)}"
+        assert load.failures() == [], f"kill at {step}: {summary(load)}"
+        assert site.status()["live"] == target, step
+
+
+def test_rollback_starts_a_stopped_colour_again(site):
+    before = site.status()
+    ok(site.switcher("promote", "--env", site.name, "--stop-old"))
+    stopped = site.status()
+    assert stopped["colors"][before["live"]]["state"] == "exited"
+    with Load(site.live_url + "/press/", str(site.cert)) as load:
+        ok(site.switcher("rollback", "--env", site.name))
+    assert load.failures() == [], summary(load)
+    after = site.status()
+    assert after["live"] == before["live"]
+    assert after["colors"][after["live"]]["health"] == "healthy"
