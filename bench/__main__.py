@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 
 from bench.load import LoadResult, ensure_wrk_image, run_wrk
-from tests.integration.stackenv import ROOT, TestEnv
+from tests.integration.stackenv import ROOT, StackEnv
 
 RELEASE = os.environ.get("RELEASE", "dev")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -52,7 +52,7 @@ def best(results: list[LoadResult]) -> LoadResult:
 
 def bench_proxy(client: docker.DockerClient) -> str:
     ensure_wrk_image(client)
-    env = TestEnv.create(Path(tempfile.mkdtemp(prefix="bench-")), RELEASE, client, GUNICORN_WORKERS="2")
+    env = StackEnv.create(Path(tempfile.mkdtemp(prefix="bench-")), RELEASE, client, GUNICORN_WORKERS="2")
     try:
         env.up()
         network = f"{env.project}_default"
@@ -166,7 +166,7 @@ def bench_cold_start(client: docker.DockerClient) -> str:
         )
         client.images.remove(f"switcher-bench/{name}:cold")
     rows.append(["building site, lb, db, memcached without cache", f"{time.monotonic() - started:.1f}"])
-    env = TestEnv.create(Path(tempfile.mkdtemp(prefix="bench-")), RELEASE, client)
+    env = StackEnv.create(Path(tempfile.mkdtemp(prefix="bench-")), RELEASE, client)
     started = time.monotonic()
     try:
         env.up()

@@ -5,7 +5,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from .stackenv import TestEnv
+from .stackenv import StackEnv
 
 IMAGES = ("base", "site", "lb", "db", "memcached")
 
@@ -26,9 +26,9 @@ def release(client) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory, release, client) -> Iterator[TestEnv]:
+def stack(tmp_path_factory, release, client) -> Iterator[StackEnv]:
     """A whole stack on random loopback ports, shared by the tests of a session."""
-    env = TestEnv.create(Path(tmp_path_factory.mktemp("stack")), release, client)
+    env = StackEnv.create(Path(tmp_path_factory.mktemp("stack")), release, client)
     try:
         env.up()
         yield env
@@ -38,9 +38,9 @@ def stack(tmp_path_factory, release, client) -> Iterator[TestEnv]:
 
 
 @pytest.fixture
-def fresh_env(tmp_path, release, client) -> Iterator[TestEnv]:
+def fresh_env(tmp_path, release, client) -> Iterator[StackEnv]:
     """An environment that has not been started; whatever a test starts in it is removed."""
-    env = TestEnv.create(tmp_path, release, client)
+    env = StackEnv.create(tmp_path, release, client)
     try:
         yield env
     finally:

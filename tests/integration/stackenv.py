@@ -44,7 +44,7 @@ def free_subnet(client: docker.DockerClient) -> str:
 
 
 @dataclass
-class TestEnv:
+class StackEnv:
     """One isolated environment: its env file, state dir and handles to drive it."""
 
     name: str
@@ -55,7 +55,7 @@ class TestEnv:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, directory: Path, release: str, client: docker.DockerClient, **overrides: str) -> TestEnv:
+    def create(cls, directory: Path, release: str, client: docker.DockerClient, **overrides: str) -> StackEnv:
         name = f"swt{uuid.uuid4().hex[:8]}"
         settings = {
             "PROJECT": name,

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from .load import Load
-from .stackenv import ROOT, SWITCHER, TestEnv
+from .stackenv import ROOT, SWITCHER, StackEnv
 
 pytestmark = pytest.mark.integration
 IMAGES = ("base", "site", "lb", "db", "memcached")
@@ -33,7 +33,7 @@ def next_release(release, client):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, release, client, next_release):
-    env = TestEnv.create(tmp_path_factory.mktemp("switch"), release, client)
+    env = StackEnv.create(tmp_path_factory.mktemp("switch"), release, client)
     try:
         env.up()
         yield env
@@ -51,7 +51,7 @@ def summary(load: Load) -> str:
     return f"{len(failures)} of {len(load.answers)} failed, e.g. {failures[:3]}"
 
 
-def slow_requests(site: TestEnv, count: int = 3) -> tuple[list[threading.Thread], list]:
+def slow_requests(site: StackEnv, count: int = 3) -> tuple[list[threading.Thread], list]:
     """Requests of 2 s sent just before a switch; they must finish on the colour that took them."""
     results: list = []
 
@@ -70,7 +70,7 @@ def slow_requests(site: TestEnv, count: int = 3) -> tuple[list[threading.Thread]
     return threads, results
 
 
-def live_release(site: TestEnv) -> str:
+def live_release(site: StackEnv) -> str:
     data = site.status()
     return data["colors"][data["live"]]["release"]
 
@@ -106,6 +106,7 @@ def test_promote_and_rollback_ten_times_under_load(site, next_release):
                 thread.join(timeout=30)
         label = f"switch {number + 1} ({command[0]}, keepalive={keepalive})"
         assert load.failures() == [], f"{label}: {summary(load)}"
+        assert len(load.answers) > 50, f"{label}: too little load to tell: {len(load.answers)} requests"
         assert load.releases_started_after(verified) == {new_release}, label
         assert slow == [(200, old_release)] * 3, f"{label}: requests in flight at the switch: {slow}"
         after = site.status()
@@ -123,7 +124,7 @@ def test_history_records_every_mutation(site):
     assert "recent changes" in ok(site.switcher("status", "--env", site.name)).stdout
 
 
-def flag_and_history(site: TestEnv) -> tuple[str, int]:
+def flag_and_history(site: StackEnv) -> tuple[str, int]:
     path = site.directory / "state" / site.name / "history.jsonl"
     return site.status()["live"], len(path.read_text().splitlines()) if path.exists() else 0
 
