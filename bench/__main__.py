@@ -178,6 +178,33 @@ def bench_cold_start(client: docker.DockerClient) -> str:
     return table(["step", "seconds"], rows)
 
 
+def bench_switch(client: docker.DockerClient) -> str:
+    from bench.switch import report, run_methods, timing
+
+    next_release = f"{RELEASE}-bench-next"
+    subprocess.run(
+        ["make", "-s", "build", f"RELEASE={next_release}"], cwd=ROOT, check=True, capture_output=True, timeout=900
+    )
+    env = StackEnv.create(Path(tempfile.mkdtemp(prefix="bench-")), RELEASE, client)
+    try:
+        env.up()
+        deployed = env.switcher("deploy", next_release, "--env", env.name)
+        assert deployed.returncode == 0, deployed.stderr
+        methods = run_methods(env, next_release, ROUNDS)
+        status_s, promote_s = timing(env)
+    finally:
+        env.destroy()
+        for name in ("base", "site", "lb", "db", "memcached"):
+            client.images.remove(f"switcher/{name}:{next_release}")
+    return (
+        report(methods)
+        + f"\n\n16 keep-alive clients on GET /press/ through the live TLS listener, {ROUNDS} runs of each "
+        "method, alternating direction; switch window = from the start of the switch to 1 s after it ended."
+        + f"\n\n`switcher status`: {status_s:.2f} s; `switcher promote` of a healthy colour (no drain wait): "
+        f"{promote_s:.2f} s (medians of 5, whole command including Python start-up)."
+    )
+
+
 def main() -> None:
     client = docker.from_env()
     sections = {
@@ -185,6 +212,7 @@ def main() -> None:
         "Proxy overhead and static files": bench_proxy,
         "Rebuild after a one-line change": bench_rebuild,
         "make up from an empty engine": bench_cold_start,
+        "Switching releases under load": bench_switch,
     }
     only = os.environ.get("BENCH_ONLY")
     print(f"release {RELEASE}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
