@@ -126,14 +126,16 @@ class Cutover:
         last = None
         while good < count:
             last = self.probe.get(listener, path)
-            good = good + 1 if (last.status == 200 and last.release == release) else 0
-            if good < count:
-                if time.monotonic() > deadline:
-                    raise Unhealthy(
-                        f"{listener} {path} answered {last.status} with release {last.release or '-'} "
-                        f"(expected 200 from {release}): {last.body[:120]!r}"
-                    )
-                time.sleep(0.1 if last.status == 200 else 0.5)
+            if last.status == 200 and last.release == release:
+                good += 1
+                continue
+            good = 0
+            if time.monotonic() > deadline:
+                raise Unhealthy(
+                    f"{listener} {path} answered {last.status} with release {last.release or '-'} "
+                    f"(expected 200 from {release}): {last.body[:120]!r}"
+                )
+            time.sleep(0.2)
 
     def _explain_failure(self, color: str) -> None:
         container = self._color_container(color)
