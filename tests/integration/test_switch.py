@@ -197,6 +197,24 @@ def test_refusals_change_nothing(site, client):
     assert flag_and_history(site)[0] == before[0]
 
 
+def test_failed_deploy_stops_the_idle_colour_and_leaves_live_alone(site):
+    before = site.status()
+    idle, live = before["idle"], before["live"]
+    with Load(site.live_url + "/press/", str(site.cert)) as load:
+        failed = site.switcher("deploy", site.release, "--env", site.name, "--health-timeout", "0.5")
+    assert failed.returncode == 6, failed.stderr
+    assert f"app-{idle} log:" in failed.stderr, "the failure shows the container's last log lines"
+    assert f"stopping app-{idle}" in failed.stderr
+    assert load.failures() == [], summary(load)
+    after = site.status()
+    assert after["live"] == live
+    assert after["colors"][idle]["state"] == "exited"
+    assert after["colors"][live] == before["colors"][live]
+    history = ok(site.switcher("history", "--env", site.name, "--json", "-n", "1")).stdout
+    assert json.loads(history)["outcome"] == "failed"
+    ok(site.switcher("deploy", before["colors"][idle]["release"], "--env", site.name))  # as it was
+
+
 def test_killed_switcher_at_each_step_leaves_a_serving_site(site):
     steps = ["gate", "nginx-check", "publish", "switch", "verify", "drain"]
     for number, step in enumerate(steps, start=1):
