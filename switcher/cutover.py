@@ -109,7 +109,7 @@ class Cutover:
                 raise Unhealthy(f"app-{color} does not exist")
             if container.state == "running" and container.health == "healthy":
                 return container
-            if container.state in ("exited", "dead") or container.health == "unhealthy":
+            if container.state in ("exited", "dead", "restarting") or container.health == "unhealthy":
                 raise Unhealthy(f"app-{color} is {container.state}/{container.health}")
             now = time.monotonic()
             if now > deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -197,13 +198,28 @@ def test_refusals_change_nothing(site, client):
     assert flag_and_history(site)[0] == before[0]
 
 
-def test_failed_deploy_stops_the_idle_colour_and_leaves_live_alone(site):
+@pytest.fixture
+def broken_release(release, client):
+    """A release whose site image cannot start: its server exits at once."""
+    tag = f"{release}-broken"
+    dockerfile = (
+        f"FROM switcher/site:{release}\n"
+        'CMD ["python3", "-c", "raise SystemExit(\'this release cannot start\')"]\n'
+        f"ENV SWITCHER_RELEASE={tag}\n"
+        f'LABEL org.opencontainers.image.version="{tag}"\n'
+    )
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=f"switcher/site:{tag}", rm=True)
+    yield tag
+    client.images.remove(f"switcher/site:{tag}", force=True)
+
+
+def test_failed_deploy_stops_the_idle_colour_and_leaves_live_alone(site, broken_release):
     before = site.status()
     idle, live = before["idle"], before["live"]
     with Load(site.live_url + "/press/", str(site.cert)) as load:
-        failed = site.switcher("deploy", site.release, "--env", site.name, "--health-timeout", "0.5")
+        failed = site.switcher("deploy", broken_release, "--env", site.name)
     assert failed.returncode == 6, failed.stderr
-    assert f"app-{idle} log:" in failed.stderr, "the failure shows the container's last log lines"
+    assert "this release cannot start" in failed.stderr, "the failure shows the container's last log lines"
     assert f"stopping app-{idle}" in failed.stderr
     assert load.failures() == [], summary(load)
     after = site.status()
