@@ -198,8 +198,9 @@ def bench_switch(client: docker.DockerClient) -> str:
             client.images.remove(f"switcher/{name}:{next_release}")
     return (
         report(methods)
-        + f"\n\n16 keep-alive clients on GET /press/ through the live TLS listener, {ROUNDS} runs of each "
-        "method, alternating direction; switch window = from the start of the switch to 1 s after it ended."
+        + f"\n\n16 keep-alive clients on GET /press/ through the live TLS listener; {ROUNDS} rounds, each: "
+        "promote there and back (2 runs), the nginx reload once, compose recreate once. Switch window = from "
+        "the start of the switch to 1 s after it ended; p99 ratio = switch window p99 / steady-state p99."
         + f"\n\n`switcher status`: {status_s:.2f} s; `switcher promote` of a healthy colour (no drain wait): "
         f"{promote_s:.2f} s (medians of 5, whole command including Python start-up)."
     )
