@@ -70,7 +70,8 @@ def _history_path(paths: Paths, env: Environment):
 
 
 def _format_record(record: dict) -> str:
-    what = f"{record.get('action', '?')} {record.get('color', '')} {record.get('release', '')}".strip()
+    parts = [record.get("action", "?"), record.get("state"), record.get("color"), record.get("release")]
+    what = " ".join(str(part) for part in parts if part)
     before = record.get("previous_release") or record.get("previous")
     if before:
         what += f" (was {record.get('previous_color', record.get('color', ''))} {before})"
@@ -93,6 +94,12 @@ def _print_status(status: StackStatus, recent: list[dict] | None = None) -> None
     click.echo(f"preview URL  {status.urls['preview']}  (the idle colour; loopback only)")
     for note in status.notes:
         click.echo(f"note: {note}")
+    if status.maintenance:
+        details = status.maintenance
+        message = f": {details.get('message')}" if details.get("message") else ""
+        click.echo(f"maintenance  ON since {details.get('since', '?')}{message} (switcher maintenance off)")
+    else:
+        click.echo("maintenance  off")
     if recent:
         click.echo("recent changes")
         for record in recent:
@@ -215,6 +222,48 @@ def rollback(env_name: str | None, dry_run: bool, drain_timeout: float, health_t
     """Promote the other colour back: instant when it is still warm, else started again first."""
     options = Options(drain_timeout=drain_timeout, health_timeout=health_timeout)
     _cutover(env_name).rollback(options, dry_run=dry_run)
+
+
+@cli.group()
+def maintenance() -> None:
+    """Maintenance mode: every dynamic request gets the live release's maintenance page (503).
+
+    /static/ and /healthz keep working; operators reach the real site with the bypass token
+    (cookie `switcher_bypass` or header `X-Maintenance-Bypass`, see `switcher maintenance token`)
+    or from an allowed client address. The state survives lb restarts and promotes.
+    """
+
+
+@maintenance.command(name="on")
+@env_option
+@click.option("--message", default=None, help="A line shown on the maintenance page.")
+@click.option(
+    "--retry-after",
+    type=click.IntRange(1, 86400),
+    default=300,
+    show_default=True,
+    help="Seconds for the Retry-After header.",
+)
+@click.option("--allow", multiple=True, metavar="ADDRESS", help="A client address that bypasses it (repeatable).")
+def maintenance_on(env_name: str | None, message: str | None, retry_after: int, allow: tuple[str, ...]) -> None:
+    """Turn maintenance mode on (no request is dropped)."""
+    _cutover(env_name).maintenance(True, message, retry_after, list(allow))
+    _say("maintenance mode is on")
+
+
+@maintenance.command(name="off")
+@env_option
+def maintenance_off(env_name: str | None) -> None:
+    """Turn maintenance mode off (no request is dropped)."""
+    _cutover(env_name).maintenance(False, None, 0, [])
+    _say("maintenance mode is off")
+
+
+@maintenance.command(name="token")
+@env_option
+def maintenance_token(env_name: str | None) -> None:
+    """Print the environment's bypass token."""
+    click.echo(_cutover(env_name).maintenance_token())
 
 
 @cli.command(name="history")

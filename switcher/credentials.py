@@ -12,6 +12,8 @@ from switcher.config import parse_env_text
 GENERATED = {
     "DJANGO_SECRET_KEY": lambda: secrets.token_urlsafe(50),
     "DB_PASSWORD": lambda: secrets.token_urlsafe(24),
+    # The maintenance bypass: a cookie `switcher_bypass` or header `X-Maintenance-Bypass`.
+    "MAINTENANCE_TOKEN": lambda: secrets.token_urlsafe(24),
 }
 
 

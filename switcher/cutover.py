@@ -18,6 +18,7 @@ from switcher.compose import Releases
 from switcher.config import COLORS, LIVE_FLAG, Environment, Paths, check_release, other_color
 from switcher.errors import ConfigError, NotFound, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
+from switcher.maintenance import MaintenanceSwitch
 from switcher.plans import Options, Step, deploy_plan, format_plan, promote_plan
 from switcher.probe import SiteProbe
 from switcher.runtime import ContainerInfo, Docker
@@ -257,6 +258,9 @@ class Cutover:
 
         def switch() -> None:
             nonlocal switched
+            maintenance = MaintenanceSwitch(self.docker, lb)
+            if maintenance.read() is not None:  # the page of the release that is about to be live
+                maintenance.refresh_page(release)
             self._set_live(lb, target)
             switched = True
 
@@ -330,6 +334,25 @@ class Cutover:
                 self.report(f"  app-{color} still has {in_flight} requests in flight after {timeout:.0f} s")
                 return
             time.sleep(0.2)
+
+    # -- maintenance --------------------------------------------------------------------------
+    def maintenance(self, on: bool, message: str | None, retry_after: int, allow: list[str]) -> None:
+        status = self._status()
+        started = time.monotonic()
+        with self._locked("maintenance " + ("on" if on else "off")):
+            switch = MaintenanceSwitch(self.docker, self._lb())
+            release = status.colors[status.live or "blue"].release or self._any_release()
+            if on:
+                token = self.stack.credentials()["MAINTENANCE_TOKEN"]
+                switch.turn_on(release, token, message, retry_after, allow)
+            else:
+                switch.turn_off()
+            self._record(
+                "maintenance", started, "ok", state="on" if on else "off", release=release, message=message or ""
+            )
+
+    def maintenance_token(self) -> str:
+        return self.stack.credentials()["MAINTENANCE_TOKEN"]
 
     # -- rollback -----------------------------------------------------------------------------
     def rollback(self, options: Options, dry_run: bool) -> None:

@@ -27,6 +27,7 @@ class StackStatus:
     services: dict[str, ColorStatus]
     urls: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    maintenance: dict | None = None  # the lb's maintenance state, without the bypass token
 
     @property
     def idle(self) -> str | None:
@@ -43,6 +44,7 @@ class StackStatus:
             "colors": {color: asdict(status) for color, status in self.colors.items()},
             "services": {name: asdict(status) for name, status in self.services.items()},
             "urls": dict(self.urls),
+            "maintenance": self.maintenance,
             "notes": list(self.notes),
         }
 
@@ -65,7 +67,9 @@ def by_service(containers: list[ContainerInfo]) -> dict[str, ContainerInfo]:
     return found
 
 
-def derive_status(env: Environment, containers: list[ContainerInfo], green_flag: bool | None) -> StackStatus:
+def derive_status(
+    env: Environment, containers: list[ContainerInfo], green_flag: bool | None, maintenance: dict | None = None
+) -> StackStatus:
     """Pure: the status from the containers and whether the lb's green flag exists."""
     services = by_service(containers)
     notes = []
@@ -82,6 +86,7 @@ def derive_status(env: Environment, containers: list[ContainerInfo], green_flag:
         services={name: _status_of(services.get(name)) for name in SERVICES},
         urls={"live": env.live_url, "preview": env.preview_url},
         notes=notes,
+        maintenance=None if maintenance is None else {k: v for k, v in maintenance.items() if k != "token"},
     )
 
 
@@ -102,5 +107,9 @@ def read_green_flag(docker: Docker, containers: list[ContainerInfo]) -> bool | N
 
 
 def read_status(env: Environment, docker: Docker) -> StackStatus:
+    from switcher.maintenance import MaintenanceSwitch
+
     containers = docker.project_containers(env.project)
-    return derive_status(env, containers, read_green_flag(docker, containers))
+    lb = lb_container(docker, containers)
+    maintenance = MaintenanceSwitch(docker, lb.name).read() if lb is not None else None
+    return derive_status(env, containers, read_green_flag(docker, containers), maintenance)
