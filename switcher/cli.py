@@ -266,6 +266,19 @@ def maintenance_token(env_name: str | None) -> None:
     click.echo(_cutover(env_name).maintenance_token())
 
 
+@cli.command()
+@env_option
+@click.option("--dry-run", is_flag=True, help="Print which releases would be retained; change nothing.")
+def prune(env_name: str | None, dry_run: bool) -> None:
+    """Remove static files that no retained release references (RETAIN_RELEASES, default 3).
+
+    The running colours' releases are always retained. `promote` prunes after draining.
+    """
+    kept = _cutover(env_name).prune(dry_run)
+    if dry_run:
+        _say(f"would retain the static files of: {', '.join(kept)}")
+
+
 @cli.command(name="history")
 @env_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")

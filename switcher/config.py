@@ -41,6 +41,7 @@ DEFAULTS: dict[str, str] = {
     "MEMCACHED_MEMORY_MB": "64",
     "DJANGO_DEBUG": "0",
     "HEALTH_TIMEOUT": "120",
+    "RETAIN_RELEASES": "3",  # releases whose static files are kept (the live and idle ones always)
 }
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -162,7 +163,7 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     ports = [settings[k] for k in ("HTTP_PORT", "HTTPS_PORT", "PREVIEW_PORT")]
     if len(set(ports)) != 3:
         raise ConfigError(f"{source}: HTTP_PORT, HTTPS_PORT and PREVIEW_PORT must differ")
-    for key in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "MEMCACHED_MEMORY_MB", "HEALTH_TIMEOUT"):
+    for key in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "MEMCACHED_MEMORY_MB", "HEALTH_TIMEOUT", "RETAIN_RELEASES"):
         if not settings[key].isdigit() or int(settings[key]) < 1:
             raise ConfigError(f"{source}: {key}={settings[key]!r} must be a positive whole number")
     try:

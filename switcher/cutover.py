@@ -19,7 +19,7 @@ from switcher.config import COLORS, LIVE_FLAG, Environment, Paths, check_release
 from switcher.errors import ConfigError, NotFound, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
 from switcher.maintenance import MaintenanceSwitch
-from switcher.plans import Options, Step, deploy_plan, format_plan, promote_plan
+from switcher.plans import Options, Step, deploy_plan, format_plan, promote_plan, retained_releases
 from switcher.probe import SiteProbe
 from switcher.runtime import ContainerInfo, Docker
 from switcher.stack import Stack, by_service, plan_up
@@ -284,6 +284,7 @@ class Cutover:
             "verify": verify,
             "drain": drain,
             "stop-old": lambda: self._stop_color(old),
+            "prune": lambda: self._prune(quiet=True),
         }
         try:
             self._run(f"{action} {target}", steps, actions, dry_run=False)
@@ -334,6 +335,30 @@ class Cutover:
                 self.report(f"  app-{color} still has {in_flight} requests in flight after {timeout:.0f} s")
                 return
             time.sleep(0.2)
+
+    # -- static files -------------------------------------------------------------------------
+    def prune(self, dry_run: bool) -> list[str]:
+        self._status()
+        if dry_run:
+            return self._retained()
+        with self._locked("prune"):
+            return self._prune(quiet=False)
+
+    def _retained(self) -> list[str]:
+        code, output = self.docker.exec_output(self._lb(), ["ls", "-t", "/srv/static/.releases"])
+        published = [name[: -len(".json")] for name in output.split() if name.endswith(".json")] if code == 0 else []
+        in_use = [c.release or "" for name, c in self._containers().items() if name.startswith("app-")]
+        return retained_releases(published, in_use, int(self.env.settings["RETAIN_RELEASES"]))
+
+    def _prune(self, quiet: bool) -> list[str]:
+        keep = self._retained()
+        releases = self._releases()
+        self.stack.run_task(
+            releases, self.stack.credentials(), releases.blue, ["prune-static", "/srv/static", *keep], user="0"
+        )
+        if not quiet:
+            self.report(f"retained the static files of: {', '.join(keep)}")
+        return keep
 
     # -- maintenance --------------------------------------------------------------------------
     def maintenance(self, on: bool, message: str | None, retry_after: int, allow: list[str]) -> None:

@@ -54,7 +54,20 @@ def promote_plan(target: str, old: str, release: str, already_live: bool, stop_o
     ]
     if stop_old:
         steps.append(Step("stop-old", f"stop app-{old}"))
+    steps.append(Step("prune", "remove static files no retained release references"))
     return steps
+
+
+def retained_releases(published_newest_first: list[str], in_use: list[str], retain: int) -> list[str]:
+    """The releases whose static files stay: those running, then the newest published, up to
+    `retain` in all (more when more than `retain` are running)."""
+    kept = list(dict.fromkeys(r for r in in_use if r))
+    for release in published_newest_first:
+        if len(kept) >= retain:
+            break
+        if release not in kept:
+            kept.append(release)
+    return kept
 
 
 def format_plan(title: str, steps: list[Step]) -> str:

@@ -16,6 +16,7 @@ class Answer:
     status: int  # 0: a connection error, no HTTP answer
     release: str | None
     error: str = ""
+    body: str = ""
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Load:
     keepalive: bool = True
     max_seconds: float = 180
     max_requests_per_client: int = 20000
+    method: str = "GET"
     answers: list[Answer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -50,8 +52,11 @@ class Load:
                 break
             started = time.monotonic()
             try:
-                response = session.get(self.url, headers=headers, timeout=15)
-                answer = Answer(started, time.monotonic(), response.status_code, response.headers.get("X-Release"))
+                response = session.request(self.method, self.url, headers=headers, timeout=15)
+                body = response.text[:200] if self.method != "GET" else ""
+                answer = Answer(
+                    started, time.monotonic(), response.status_code, response.headers.get("X-Release"), body=body
+                )
             except requests.RequestException as error:
                 answer = Answer(started, time.monotonic(), 0, None, f"{type(error).__name__}: {error}"[:200])
             with self._lock:

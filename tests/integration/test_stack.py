@@ -198,3 +198,27 @@ def test_database_is_utf8(stack):
     query = "SELECT pg_encoding_to_char(encoding) || ' ' || datcollate FROM pg_database WHERE datname = 'site'"
     output = stack.exec("db", ["psql", "-At", "-U", "postgres", "-d", "site", "-c", query])
     assert output.strip() == "UTF8 C.UTF-8"
+
+
+def test_killing_memcached_under_load_fails_no_request(stack):
+    from .load import Load
+
+    with Load(stack.live_url + "/press/", str(stack.cert)) as load:
+        time.sleep(1)
+        stack.container("memcached").kill()
+        time.sleep(3)
+        stack.container("memcached").start()
+        stack.wait_healthy("memcached")
+        time.sleep(1)
+    assert [a for a in load.failures()] == [], f"{len(load.failures())} of {len(load.answers)} failed"
+    with stack.session() as http:
+        deadline = time.monotonic() + 30
+        while True:  # hits resume: the same page twice, the second from memcached
+            url = f"{stack.live_url}/press/?after-kill={time.time_ns()}"
+            http.get(url, timeout=10)
+            before = stack.memcached_stats()["get_hits"]
+            http.get(url, timeout=10)
+            if stack.memcached_stats()["get_hits"] > before:
+                break
+            assert time.monotonic() < deadline, "cache hits did not resume after memcached came back"
+            time.sleep(1)

@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -21,20 +23,46 @@ pytestmark = pytest.mark.integration
 IMAGES = ("base", "site", "lb", "db", "memcached")
 
 
-@pytest.fixture(scope="module")
-def next_release(release, client):
-    """A second release of the same site, so the colours answer with different X-Release."""
-    tag = f"{release}-next"
-    subprocess.run(["make", "-s", "build", f"RELEASE={tag}"], cwd=ROOT, check=True, capture_output=True, timeout=900)
-    yield tag
+def build_variant(client, tag: str, css_rule: str, tmp_dir) -> str:
+    """A release of the default site whose stylesheet differs, so its hashed CSS name does."""
+    site_dir = tmp_dir / tag
+    shutil.copytree(ROOT / "images/site/default-site", site_dir)
+    with open(site_dir / "press/static/press/css/site.css", "a") as css:
+        css.write(f"\n{css_rule}\n")
+    subprocess.run(
+        ["make", "-s", "build", f"RELEASE={tag}", f"SITE={site_dir}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    return tag
+
+
+def remove_release(client, tag: str) -> None:
     for name in IMAGES:
         with contextlib.suppress(Exception):
             client.images.remove(f"switcher/{name}:{tag}")
 
 
 @pytest.fixture(scope="module")
+def next_release(release, client, tmp_path_factory):
+    """A second release of the site, so the colours answer with different X-Release and CSS."""
+    tag = build_variant(client, f"{release}-next", "main { color: #111; }", tmp_path_factory.mktemp("next"))
+    yield tag
+    remove_release(client, tag)
+
+
+@pytest.fixture(scope="module")
+def third_release(release, client, tmp_path_factory):
+    tag = build_variant(client, f"{release}-third", "main { color: #222; }", tmp_path_factory.mktemp("third"))
+    yield tag
+    remove_release(client, tag)
+
+
+@pytest.fixture(scope="module")
 def site(tmp_path_factory, release, client, next_release):
-    env = StackEnv.create(tmp_path_factory.mktemp("switch"), release, client)
+    env = StackEnv.create(tmp_path_factory.mktemp("switch"), release, client, RETAIN_RELEASES="2")
     try:
         env.up()
         yield env
@@ -113,6 +141,23 @@ def test_promote_and_rollback_ten_times_under_load(site, next_release):
         after = site.status()
         assert after["live"] == before["idle"], label
         assert after["colors"][after["idle"]]["state"] == "running", "the old colour stays warm"
+
+
+def test_orders_survive_twenty_switches(site):
+    """The old guide's orderid.txt, carried by hand before: now one counter in the shared state
+    volume, used by both colours. Orders placed across 20 switches: unique, gap-free, none lost."""
+    with Load(site.live_url + "/orders", str(site.cert), clients=8, method="POST") as load:
+        for number in range(20):
+            ok(site.switcher("promote" if number % 2 == 0 else "rollback", "--env", site.name))
+    assert load.failures() == [], summary(load)
+    ids = [json.loads(answer.body)["id"] for answer in load.answers]
+    assert len(ids) > 100
+    assert len(set(ids)) == len(ids), "an order id was handed out twice"
+    assert sorted(ids) == list(range(min(ids), max(ids) + 1)), "the order ids have a gap"
+    counter = site.exec(f"app-{site.status()['live']}", ["cat", "/var/lib/site/state/orderid.txt"])
+    assert int(counter) == max(ids), "an acknowledged order is missing from the counter"
+    releases = {answer.release for answer in load.answers}
+    assert len(releases) == 2, f"both releases took orders: {releases}"
 
 
 def test_history_records_every_mutation(site):
@@ -272,3 +317,33 @@ def test_rollback_starts_a_stopped_colour_again(site):
     after = site.status()
     assert after["live"] == before["live"]
     assert after["colors"][after["live"]]["health"] == "healthy"
+
+
+def stylesheet(http, url: str) -> str:
+    return re.search(r'href="(/static/press/css/site\.[0-9a-f]{12}\.css)"', http.get(url, timeout=10).text).group(1)
+
+
+def test_static_files_across_releases_and_pruning(site, third_release):
+    """The old guide's rsync merge: pages of the old and the new release both find their
+    assets after a promote; files of releases beyond RETAIN_RELEASES (2 here) are removed."""
+    before = site.status()
+    assert before["colors"]["blue"]["release"] != before["colors"]["green"]["release"]
+    with site.session() as http:
+        live_css, idle_css = stylesheet(http, site.live_url + "/"), stylesheet(http, site.preview_url + "/")
+        assert live_css != idle_css
+        for url in (live_css, idle_css):
+            assert http.get(site.live_url + url, timeout=10).status_code == 200, url
+    ok(site.switcher("deploy", third_release, "--env", site.name, "--promote"))
+    after = site.status()
+    assert after["colors"][after["live"]]["release"] == third_release
+    with site.session() as http:
+        third_css = stylesheet(http, site.live_url + "/")
+        old_page_css = stylesheet(http, site.preview_url + "/")  # the release that was live
+        assert old_page_css == live_css
+        for url in (third_css, old_page_css):
+            assert http.get(site.live_url + url, timeout=10).status_code == 200, url
+        assert http.get(site.live_url + idle_css, timeout=10).status_code == 404, "a release beyond 2 was kept"
+        for url in re.findall(r'src="(/static/[^"]+)"', http.get(site.live_url + "/", timeout=10).text):
+            assert http.get(site.live_url + url, timeout=10).status_code == 200, "shared files must stay"
+    kept = site.switcher("prune", "--env", site.name, "--dry-run")
+    assert third_release in kept.stderr and idle_css not in kept.stderr

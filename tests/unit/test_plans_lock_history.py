@@ -6,7 +6,7 @@ from switcher import history
 from switcher.config import LIVE_FLAG
 from switcher.errors import LockHeld
 from switcher.lock import EnvironmentLock, Holder, is_stale, me, process_start
-from switcher.plans import deploy_plan, format_plan, promote_plan
+from switcher.plans import deploy_plan, format_plan, promote_plan, retained_releases
 
 
 def names(steps):
@@ -30,11 +30,11 @@ def test_deploy_plan_names_its_steps():
 
 def test_promote_plan_switches_by_the_flag_and_resumes_when_already_live():
     steps = promote_plan("green", "blue", "r2", already_live=False, stop_old=False)
-    assert names(steps) == ["gate", "nginx-check", "publish", "switch", "verify", "drain"]
+    assert names(steps) == ["gate", "nginx-check", "publish", "switch", "verify", "drain", "prune"]
     assert f"create {LIVE_FLAG}" in steps[3].description
     assert f"remove {LIVE_FLAG}" in promote_plan("blue", "green", "r1", False, False)[3].description
     resumed = promote_plan("green", "blue", "r2", already_live=True, stop_old=True)
-    assert names(resumed) == ["verify", "drain", "stop-old"]
+    assert names(resumed) == ["verify", "drain", "stop-old", "prune"]
     text = format_plan("promote green", steps)
     assert text.splitlines()[0] == "promote green" and "  4. switch: " in text
 
@@ -99,3 +99,9 @@ def test_history_appends_and_skips_torn_lines(tmp_path):
     assert [r.get("n") for r in history.read(path)] == [1, 2]
     assert history.read(path, last=1) == [{"action": "promote", "n": 2}]
     assert history.read(tmp_path / "none.jsonl") == []
+
+
+def test_retained_releases_keep_the_running_ones_then_the_newest():
+    assert retained_releases(["r5", "r4", "r3", "r2"], ["r2", "r5"], 3) == ["r2", "r5", "r4"]
+    assert retained_releases(["r5", "r4"], ["r1", "r2"], 1) == ["r1", "r2"], "running releases always stay"
+    assert retained_releases([], ["r1", "r1"], 3) == ["r1"]
