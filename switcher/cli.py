@@ -279,6 +279,24 @@ def prune(env_name: str | None, dry_run: bool) -> None:
         _say(f"would retain the static files of: {', '.join(kept)}")
 
 
+@cli.command(name="cron")
+@click.argument("action", type=click.Choice(["status", "stop", "start"]), default="status")
+@env_option
+@click.option("--json", "as_json", is_flag=True, help="Print the cron state as JSON.")
+def cron_command(action: str, env_name: str | None, as_json: bool) -> None:
+    """Stop, start or show the site's cron (conf/crontab.txt, run from the live release).
+
+    `stop` lets a running job finish (up to CRON_STOP_TIMEOUT) and keeps cron stopped across
+    promotes until `start`. `promote` and `rollback` hand cron over to the new live release.
+    """
+    state = _cutover(env_name).cron(action)
+    if as_json:
+        click.echo(json.dumps(state, indent=2))
+    else:
+        held = " (stopped by an operator: `switcher cron start`)" if state["stopped_by_operator"] else ""
+        click.echo(f"cron  {state['state']}  release {state['release'] or '-'}{held}")
+
+
 @cli.command(name="history")
 @env_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")

@@ -24,6 +24,7 @@ class Releases:
     blue: str
     green: str
     stack: str  # lb, db and memcached
+    cron: str = ""  # the live release, once cron runs; empty means blue's
 
     def for_color(self, color: str) -> str:
         return self.blue if color == "blue" else self.green
@@ -45,6 +46,7 @@ def compose_variables(
         GREEN_RELEASE=releases.green,
         STACK_RELEASE=releases.stack,
         TASK_RELEASE=task_release or releases.blue,
+        CRON_RELEASE=releases.cron or releases.blue,
         BLUE_ADDR=env.color_address("blue"),
         GREEN_ADDR=env.color_address("green"),
         DYNAMIC_RANGE=env.dynamic_range,

@@ -18,6 +18,8 @@ COLORS = ("blue", "green")
 LIVE_FLAG_DIR = "/var/lib/switcher/live"
 # The live colour is green exactly when this file exists in the lb-live volume (see nginx/).
 LIVE_FLAG = f"{LIVE_FLAG_DIR}/green"
+# Present while an operator has stopped cron (`switcher cron stop`): promotes keep it stopped.
+CRON_STOPPED_FLAG = f"{LIVE_FLAG_DIR}/cron-stopped"
 RELEASE_LABEL = "org.opencontainers.image.version"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -42,6 +44,7 @@ DEFAULTS: dict[str, str] = {
     "DJANGO_DEBUG": "0",
     "HEALTH_TIMEOUT": "120",
     "RETAIN_RELEASES": "3",  # releases whose static files are kept (the live and idle ones always)
+    "CRON_STOP_TIMEOUT": "60",  # seconds a running cron job may take to finish at a handover
 }
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -163,7 +166,14 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     ports = [settings[k] for k in ("HTTP_PORT", "HTTPS_PORT", "PREVIEW_PORT")]
     if len(set(ports)) != 3:
         raise ConfigError(f"{source}: HTTP_PORT, HTTPS_PORT and PREVIEW_PORT must differ")
-    for key in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "MEMCACHED_MEMORY_MB", "HEALTH_TIMEOUT", "RETAIN_RELEASES"):
+    for key in (
+        "GUNICORN_WORKERS",
+        "GUNICORN_THREADS",
+        "MEMCACHED_MEMORY_MB",
+        "HEALTH_TIMEOUT",
+        "RETAIN_RELEASES",
+        "CRON_STOP_TIMEOUT",
+    ):
         if not settings[key].isdigit() or int(settings[key]) < 1:
             raise ConfigError(f"{source}: {key}={settings[key]!r} must be a positive whole number")
     try:

@@ -11,11 +11,12 @@ import getpass
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from switcher import history
 from switcher.compose import Releases
-from switcher.config import COLORS, LIVE_FLAG, Environment, Paths, check_release, other_color
+from switcher.config import COLORS, CRON_STOPPED_FLAG, LIVE_FLAG, Environment, Paths, check_release, other_color
 from switcher.errors import ConfigError, NotFound, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
 from switcher.maintenance import MaintenanceSwitch
@@ -276,6 +277,9 @@ class Cutover:
         def drain() -> None:
             self._drain(old, options.drain_timeout)
 
+        def cron() -> None:
+            self._cron_follow(release)
+
         actions = {
             "gate": gate,
             "nginx-check": nginx_check,
@@ -283,6 +287,7 @@ class Cutover:
             "switch": switch,
             "verify": verify,
             "drain": drain,
+            "cron": cron,
             "stop-old": lambda: self._stop_color(old),
             "prune": lambda: self._prune(quiet=True),
         }
@@ -335,6 +340,45 @@ class Cutover:
                 self.report(f"  app-{color} still has {in_flight} requests in flight after {timeout:.0f} s")
                 return
             time.sleep(0.2)
+
+    # -- cron ---------------------------------------------------------------------------------
+    def _cron_follow(self, release: str) -> None:
+        """Cron runs the live release: stop the old scheduler (its job may finish), start the new."""
+        current = self._containers().get("cron")
+        releases = replace(self._releases(), cron=release)
+        if self.stack.cron_stopped_by_operator():
+            if current is None or current.release != release:
+                self.stack.create_cron_stopped(releases)
+            self.report("  cron stays stopped (`switcher cron start` starts it)")
+            return
+        if current is not None and current.release == release and current.state == "running":
+            return
+        self.stack.start_cron(releases)
+
+    def cron(self, action: str) -> dict:
+        status = self._status()
+        lb = self._lb()
+        live_release = status.colors[status.live or "blue"].release or self._any_release()
+        if action in ("stop", "start"):
+            started = time.monotonic()
+            with self._locked(f"cron {action}"):
+                if action == "stop":
+                    self.docker.exec_output(lb, ["touch", CRON_STOPPED_FLAG])
+                    current = self._containers().get("cron")
+                    if current is not None:
+                        self.report("stopping cron; a running job may finish first")
+                        self.docker.stop(current.name, timeout=int(self.env.settings["CRON_STOP_TIMEOUT"]))
+                else:
+                    self.docker.exec_output(lb, ["rm", "-f", CRON_STOPPED_FLAG])
+                    self.stack.start_cron(replace(self._releases(), cron=live_release))
+                self._record("cron", started, "ok", state=action, release=live_release)
+        current = self._containers().get("cron")
+        return {
+            "state": current.state if current else "missing",
+            "release": current.release if current else None,
+            "stopped_by_operator": self.stack.cron_stopped_by_operator(),
+            "live_release": live_release,
+        }
 
     # -- static files -------------------------------------------------------------------------
     def prune(self, dry_run: bool) -> list[str]:

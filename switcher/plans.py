@@ -50,6 +50,7 @@ def promote_plan(target: str, old: str, release: str, already_live: bool, stop_o
         ]
     steps += [
         Step("verify", f"check through the live listener that new requests get {release}; else switch back"),
+        Step("cron", f"hand cron over to {release}: the old scheduler finishes its job and stops first"),
         Step("drain", f"wait until app-{old} has finished its requests in flight (it stays warm)"),
     ]
     if stop_old:

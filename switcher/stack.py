@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from switcher.compose import Compose, Releases, compose_variables
-from switcher.config import COLORS, Environment, Paths
+from switcher.config import COLORS, CRON_STOPPED_FLAG, Environment, Paths
 from switcher.credentials import ensure_credentials, read_credentials
 from switcher.errors import NotFound, SwitcherError, Unhealthy
 from switcher.runtime import ContainerInfo, Docker
@@ -37,10 +37,13 @@ def plan_up(env: Environment, containers: list[ContainerInfo], green_flag: bool 
         container = services.get(service)
         return container.release if container is not None and container.release else None
 
+    live = "green" if green_flag else "blue"
+    blue, green = kept("app-blue") or requested, kept("app-green") or requested
     releases = Releases(
-        blue=kept("app-blue") or requested,
-        green=kept("app-green") or requested,
+        blue=blue,
+        green=green,
         stack=kept("lb") or kept("db") or kept("memcached") or requested,
+        cron=kept("cron") or (green if live == "green" else blue),
     )
     notes = tuple(
         f"{part} keeps release {release} (use switcher deploy to change it)"
@@ -53,11 +56,12 @@ def plan_up(env: Environment, containers: list[ContainerInfo], green_flag: bool 
             [
                 f"{prefix}/site:{releases.blue}",
                 f"{prefix}/site:{releases.green}",
+                f"{prefix}/site:{releases.cron}",
                 *(f"{prefix}/{name}:{releases.stack}" for name in ("lb", "db", "memcached")),
             ]
         )
     )
-    return UpPlan(releases=releases, live="green" if green_flag else "blue", images=images, notes=notes)
+    return UpPlan(releases=releases, live=live, images=images, notes=notes)
 
 
 class Stack:
@@ -95,6 +99,11 @@ class Stack:
             )
         report("starting lb, app-blue and app-green")
         self.start_services(compose, ["lb", *SITE_SERVICES])
+        if self.cron_stopped_by_operator():
+            report("cron stays stopped (`switcher cron start` starts it)")
+        else:
+            report(f"starting cron with release {plan.releases.cron}")
+            self.start_cron(plan.releases)
         self.paths.state_dir.mkdir(parents=True, exist_ok=True)
         (self.paths.state_dir / "current-env").write_text(self.env.name + "\n")
         return read_status(self.env, self.docker)
@@ -133,6 +142,29 @@ class Stack:
         if result.returncode != 0:
             last = [line for line in result.output.strip().splitlines() if line.strip()][-3:]
             raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {' | '.join(last)}")
+
+    def cron_stopped_by_operator(self) -> bool:
+        lb = by_service(self.docker.project_containers(self.env.project)).get("lb")
+        if lb is None or lb.state != "running":
+            return False
+        return self.docker.exec_status(lb.name, ["test", "-f", CRON_STOPPED_FLAG]) == 0
+
+    def start_cron(self, releases: Releases) -> None:
+        """Run cron from `releases.cron`; a cron of another release is stopped first (its running
+        job may finish, up to CRON_STOP_TIMEOUT), so only one scheduler is ever active."""
+        self._cron(releases, ["up", "--detach", "--no-deps"])
+
+    def create_cron_stopped(self, releases: Releases) -> None:
+        """A cron container of `releases.cron` that is not started (cron was stopped by hand)."""
+        self._cron(releases, ["up", "--no-start", "--no-deps", "--force-recreate"])
+
+    def _cron(self, releases: Releases, args: list[str]) -> None:
+        compose = self.compose(releases, self.credentials())
+        timeout = int(self.env.settings["CRON_STOP_TIMEOUT"]) + 120
+        result = compose.run([*args, "cron"], check=False, timeout=timeout)
+        if result.returncode != 0:
+            last = [line for line in result.output.strip().splitlines() if line.strip()][-2:]
+            raise SwitcherError(f"cron with release {releases.cron} failed: {' | '.join(last)}")
 
     def credentials(self) -> dict[str, str]:
         return ensure_credentials(self.state_dir / "credentials.env")

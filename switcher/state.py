@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from switcher.config import COLORS, LIVE_FLAG, Environment
 from switcher.runtime import ContainerInfo, Docker
 
-SERVICES = ("lb", "db", "memcached")
+SERVICES = ("lb", "db", "memcached", "cron")
 
 
 @dataclass(frozen=True)

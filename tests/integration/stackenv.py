@@ -3,6 +3,7 @@ random 127.0.0.1 ports, a free subnet, its own state dir) and ways to drive and 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -21,6 +22,29 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 SWITCHER = Path(sys.executable).parent / "switcher"
 LABEL = "com.docker.compose.project"
+
+
+def build_site_release(tag: str, work_dir: Path, edit) -> str:
+    """Build release `tag` from a copy of the default site changed by `edit(site_dir)`."""
+    import shutil
+
+    site_dir = work_dir / tag
+    shutil.copytree(ROOT / "images/site/default-site", site_dir)
+    edit(site_dir)
+    subprocess.run(
+        ["make", "-s", "build", f"RELEASE={tag}", f"SITE={site_dir}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    return tag
+
+
+def remove_release(client: docker.DockerClient, tag: str) -> None:
+    for name in ("base", "site", "lb", "db", "memcached"):
+        with contextlib.suppress(docker.errors.APIError):  # in use elsewhere, or gone already
+            client.images.remove(f"switcher/{name}:{tag}")
 
 
 def free_port() -> int:

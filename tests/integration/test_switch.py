@@ -7,7 +7,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -17,45 +16,30 @@ import pytest
 import requests
 
 from .load import Load
-from .stackenv import ROOT, SWITCHER, StackEnv
+from .stackenv import SWITCHER, StackEnv, build_site_release, remove_release
 
 pytestmark = pytest.mark.integration
-IMAGES = ("base", "site", "lb", "db", "memcached")
 
 
-def build_variant(client, tag: str, css_rule: str, tmp_dir) -> str:
-    """A release of the default site whose stylesheet differs, so its hashed CSS name does."""
-    site_dir = tmp_dir / tag
-    shutil.copytree(ROOT / "images/site/default-site", site_dir)
-    with open(site_dir / "press/static/press/css/site.css", "a") as css:
-        css.write(f"\n{css_rule}\n")
-    subprocess.run(
-        ["make", "-s", "build", f"RELEASE={tag}", f"SITE={site_dir}"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
-    return tag
+def css_variant(rule: str):
+    def edit(site_dir) -> None:
+        with open(site_dir / "press/static/press/css/site.css", "a") as css:
+            css.write(f"\n{rule}\n")
 
-
-def remove_release(client, tag: str) -> None:
-    for name in IMAGES:
-        with contextlib.suppress(Exception):
-            client.images.remove(f"switcher/{name}:{tag}")
+    return edit
 
 
 @pytest.fixture(scope="module")
 def next_release(release, client, tmp_path_factory):
     """A second release of the site, so the colours answer with different X-Release and CSS."""
-    tag = build_variant(client, f"{release}-next", "main { color: #111; }", tmp_path_factory.mktemp("next"))
+    tag = build_site_release(f"{release}-next", tmp_path_factory.mktemp("next"), css_variant("main { color: #111; }"))
     yield tag
     remove_release(client, tag)
 
 
 @pytest.fixture(scope="module")
 def third_release(release, client, tmp_path_factory):
-    tag = build_variant(client, f"{release}-third", "main { color: #222; }", tmp_path_factory.mktemp("third"))
+    tag = build_site_release(f"{release}-third", tmp_path_factory.mktemp("third"), css_variant("main { color: #222; }"))
     yield tag
     remove_release(client, tag)
 

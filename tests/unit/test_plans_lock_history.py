@@ -30,11 +30,11 @@ def test_deploy_plan_names_its_steps():
 
 def test_promote_plan_switches_by_the_flag_and_resumes_when_already_live():
     steps = promote_plan("green", "blue", "r2", already_live=False, stop_old=False)
-    assert names(steps) == ["gate", "nginx-check", "publish", "switch", "verify", "drain", "prune"]
+    assert names(steps) == ["gate", "nginx-check", "publish", "switch", "verify", "cron", "drain", "prune"]
     assert f"create {LIVE_FLAG}" in steps[3].description
     assert f"remove {LIVE_FLAG}" in promote_plan("blue", "green", "r1", False, False)[3].description
     resumed = promote_plan("green", "blue", "r2", already_live=True, stop_old=True)
-    assert names(resumed) == ["verify", "drain", "stop-old", "prune"]
+    assert names(resumed) == ["verify", "cron", "drain", "stop-old", "prune"]
     text = format_plan("promote green", steps)
     assert text.splitlines()[0] == "promote green" and "  4. switch: " in text
 

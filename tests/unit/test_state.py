@@ -45,6 +45,7 @@ def test_missing_containers_and_one_off_tasks():
 def test_plan_up_keeps_running_releases_and_starts_new_ones_with_the_request():
     plan = plan_up(ENV, [container("app-blue", "r1"), container("db", "r0")], green_flag=None, requested="r2")
     assert (plan.releases.blue, plan.releases.green, plan.releases.stack) == ("r1", "r2", "r0")
+    assert plan.releases.cron == "r1", "cron runs the live colour's release"
     assert plan.live == "blue"
     assert "switcher/site:r1" in plan.images and "switcher/lb:r0" in plan.images
     assert len(plan.notes) == 2
