@@ -297,6 +297,33 @@ def cron_command(action: str, env_name: str | None, as_json: bool) -> None:
         click.echo(f"cron  {state['state']}  release {state['release'] or '-'}{held}")
 
 
+@cli.group()
+def config() -> None:
+    """Site configuration files (the old guide's coposweb.ini), in a volume both colours and
+    cron mount read-only at /var/lib/site/config: never copied by hand between releases."""
+
+
+@config.command(name="put")
+@click.argument("file", type=click.File("rb"))
+@click.option("--name", default=None, help="Name in the volume [default: the file's name].")
+@env_option
+def config_put(file, name: str | None, env_name: str | None) -> None:
+    """Store FILE in the configuration volume (replacing a file of the same name atomically)."""
+    import os
+
+    target = name or os.path.basename(file.name)
+    _cutover(env_name).config_put(target, file.read())
+    _say(f"stored {target}; the site reads it at /var/lib/site/config/{target}")
+
+
+@config.command(name="list")
+@env_option
+def config_list(env_name: str | None) -> None:
+    """List the files in the configuration volume."""
+    for name in _cutover(env_name).config_list():
+        click.echo(name)
+
+
 @cli.command(name="history")
 @env_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")

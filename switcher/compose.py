@@ -85,22 +85,29 @@ class Compose:
         self.variables = dict(variables)
 
     def run(
-        self, args: Sequence[str], *, check: bool = True, capture: bool = True, timeout: float = 900
+        self,
+        args: Sequence[str],
+        *,
+        check: bool = True,
+        capture: bool = True,
+        timeout: float = 900,
+        stdin: bytes | None = None,
     ) -> ComposeResult:
         process_env = {**os.environ, **self.variables}
         try:
             completed = subprocess.run(
                 [*self.command, *args],
                 env=process_env,
+                input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if capture else None,
                 stderr=subprocess.STDOUT if capture else None,
-                text=True,
                 timeout=timeout,
                 check=False,
             )
         except subprocess.TimeoutExpired:
             raise SwitcherError(f"docker compose {' '.join(args)} did not finish in {timeout:.0f} s") from None
-        output = completed.stdout or ""
+        output = (completed.stdout or b"").decode("utf-8", "replace")
         if completed.returncode != 0 and "is not a docker command" in output:
             raise DockerUnavailable("Compose v2 is missing (docker compose); run scripts/host-deps.sh")
         if check and completed.returncode != 0:

@@ -8,6 +8,7 @@ same command run again finishes the job.
 from __future__ import annotations
 
 import getpass
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -379,6 +380,36 @@ class Cutover:
             "stopped_by_operator": self.stack.cron_stopped_by_operator(),
             "live_release": live_release,
         }
+
+    # -- site configuration files -------------------------------------------------------------
+    def config_put(self, name: str, content: bytes) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,100}", name):
+            raise ConfigError(f"'{name}' is not a plain file name (letters, digits, _ . -)")
+        self._status()
+        started = time.monotonic()
+        with self._locked(f"config put {name}"):
+            releases = self._releases()
+            script = 'cd /var/lib/site/config && umask 022 && cat > ".$1.tmp" && mv ".$1.tmp" "$1"'
+            self.stack.run_task(
+                releases,
+                self.stack.credentials(),
+                releases.blue,
+                ["sh", "-c", script, "sh", name],
+                user="0",
+                stdin=content,
+            )
+            self._record("config", started, "ok", file=name, bytes=len(content))
+
+    def config_list(self) -> list[str]:
+        self._status()
+        releases = self._releases()
+        output = self.stack.run_task(
+            releases,
+            self.stack.credentials(),
+            releases.blue,
+            ["sh", "-c", 'cd /var/lib/site/config && for f in *; do [ -f "$f" ] && echo "== $f"; done'],
+        )
+        return [line[3:] for line in output.splitlines() if line.startswith("== ")]
 
     # -- static files -------------------------------------------------------------------------
     def prune(self, dry_run: bool) -> list[str]:

@@ -132,16 +132,23 @@ class Stack:
         return f"starting {', '.join(services)} failed: {' | '.join(last)}"
 
     def run_task(
-        self, releases: Releases, credentials: dict[str, str], release: str, command: list[str], user: str | None = None
-    ) -> None:
+        self,
+        releases: Releases,
+        credentials: dict[str, str],
+        release: str,
+        command: list[str],
+        user: str | None = None,
+        stdin: bytes | None = None,
+    ) -> str:
         compose = self.compose(releases, credentials, task_release=release)
         args = ["run", "--rm", "--no-deps", "-T"]
         if user is not None:
             args += ["--user", user]
-        result = compose.run([*args, "app-task", *command], check=False)
+        result = compose.run([*args, "app-task", *command], check=False, stdin=stdin)
         if result.returncode != 0:
             last = [line for line in result.output.strip().splitlines() if line.strip()][-3:]
             raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {' | '.join(last)}")
+        return result.output
 
     def cron_stopped_by_operator(self) -> bool:
         lb = by_service(self.docker.project_containers(self.env.project)).get("lb")

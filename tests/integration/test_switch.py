@@ -331,3 +331,18 @@ def test_static_files_across_releases_and_pruning(site, third_release):
             assert http.get(site.live_url + url, timeout=10).status_code == 200, "shared files must stay"
     kept = site.switcher("prune", "--env", site.name, "--dry-run")
     assert third_release in kept.stderr and idle_css not in kept.stderr
+
+
+def test_site_configuration_files_are_shared_and_survive_switches(site, tmp_path):
+    """The old guide's coposweb.ini, carried by hand before: one volume for both colours."""
+    config = tmp_path / "coposweb.ini"
+    config.write_text("[shop]\nendpoint = https://payments.example\n")
+    ok(site.switcher("config", "put", str(config), "--env", site.name))
+    assert "coposweb.ini" in ok(site.switcher("config", "list", "--env", site.name)).stdout
+    ok(site.switcher("promote", "--env", site.name))
+    for color in ("blue", "green"):
+        assert "payments.example" in site.exec(f"app-{color}", ["cat", "/var/lib/site/config/coposweb.ini"])
+    with pytest.raises(AssertionError):  # read-only for the site itself
+        site.exec("app-blue", ["touch", "/var/lib/site/config/x"])
+    bad = site.switcher("config", "put", str(config), "--name", "../escape", "--env", site.name)
+    assert bad.returncode == 3
