@@ -5,7 +5,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from .stackenv import StackEnv
+from .stackenv import StackEnv, running_stack
 
 IMAGES = ("base", "site", "lb", "db", "memcached")
 
@@ -28,13 +28,9 @@ def release(client) -> str:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, release, client) -> Iterator[StackEnv]:
     """A whole stack on random loopback ports, shared by the tests of a session."""
-    env = StackEnv.create(Path(tmp_path_factory.mktemp("stack")), release, client)
-    try:
-        env.up()
+    with running_stack(Path(tmp_path_factory.mktemp("stack")), release, client) as env:
         yield env
-    finally:
-        env.destroy()
-        assert env.leftovers() == {"containers": [], "volumes": [], "networks": []}
+    assert env.leftovers() == {"containers": [], "volumes": [], "networks": []}
 
 
 @pytest.fixture

@@ -24,6 +24,31 @@ SWITCHER = Path(sys.executable).parent / "switcher"
 LABEL = "com.docker.compose.project"
 
 
+def wait_until(condition, seconds: float, message: str) -> None:
+    """Poll `condition` once a second until it holds; fail with `message` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(1)
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """The command succeeded; else fail showing its output."""
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@contextlib.contextmanager
+def running_stack(directory: Path, release: str, client: docker.DockerClient, **settings: str):
+    """A started stack, destroyed afterwards, also when the test or `up` fails."""
+    env = StackEnv.create(directory, release, client, **settings)
+    try:
+        env.up()
+        yield env
+    finally:
+        env.destroy()
+
+
 def build_site_release(tag: str, work_dir: Path, edit) -> str:
     """Build release `tag` from a copy of the default site changed by `edit(site_dir)`."""
     import shutil

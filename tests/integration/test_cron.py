@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .stackenv import StackEnv, build_site_release, remove_release
+from .stackenv import StackEnv, build_site_release, ok, remove_release, running_stack
 
 pytestmark = pytest.mark.integration
 FAST_CRONTAB = "* * * * * */2 python3 manage.py heartbeat --seconds 1.2\n"
@@ -34,19 +34,9 @@ def releases(release, client, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, client, releases):
-    env = StackEnv.create(tmp_path_factory.mktemp("cronstack"), releases[0], client, CRON_STOP_TIMEOUT="20")
-    try:
-        env.up()
-        result = env.switcher("deploy", releases[1], "--env", env.name)
-        assert result.returncode == 0, result.stderr
+    with running_stack(tmp_path_factory.mktemp("cronstack"), releases[0], client, CRON_STOP_TIMEOUT="20") as env:
+        ok(env.switcher("deploy", releases[1], "--env", env.name))
         yield env
-    finally:
-        env.destroy()
-
-
-def ok(result):
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def heartbeat(site: StackEnv) -> list[tuple[str, float, str, str]]:

@@ -9,24 +9,15 @@ import time
 import pytest
 
 from .load import Load
-from .stackenv import StackEnv
+from .stackenv import ok, running_stack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, release, client):
-    env = StackEnv.create(tmp_path_factory.mktemp("maintenance"), release, client)
-    try:
-        env.up()
+    with running_stack(tmp_path_factory.mktemp("maintenance"), release, client) as env:
         yield env
-    finally:
-        env.destroy()
-
-
-def ok(result):
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from .stackenv import wait_until
+
 pytestmark = pytest.mark.integration
 
 
@@ -138,9 +140,8 @@ def test_memcached_outage_degrades_but_serves(stack):
     try:
         with stack.session() as http:
             for path in ("/", "/press/", f"/press/?outage={time.time_ns()}"):
-                started = time.monotonic()
-                assert http.get(stack.live_url + path, timeout=10).status_code == 200
-                assert time.monotonic() - started < 5, "an unreachable memcached must not hang a page"
+                # A hang on the unreachable memcached would exceed the timeout and fail here.
+                assert http.get(stack.live_url + path, timeout=5).status_code == 200
             health = http.get(stack.live_url + "/healthz", timeout=10)
         assert health.status_code == 200
         assert health.json()["cache"] == "degraded"
@@ -148,10 +149,11 @@ def test_memcached_outage_degrades_but_serves(stack):
         stack.container("memcached").start()
         stack.wait_healthy("memcached")
     with stack.session() as http:
-        deadline = time.monotonic() + 30
-        while http.get(stack.live_url + "/healthz", timeout=10).json()["cache"] != "ok":
-            assert time.monotonic() < deadline, "cache hits did not resume"
-            time.sleep(1)
+        wait_until(
+            lambda: http.get(stack.live_url + "/healthz", timeout=10).json()["cache"] == "ok",
+            30,
+            "the cache did not come back",
+        )
 
 
 def test_database_outage_makes_healthz_503(stack):
@@ -165,10 +167,11 @@ def test_database_outage_makes_healthz_503(stack):
         stack.container("db").start()
         stack.wait_healthy("db")
     with stack.session() as http:
-        deadline = time.monotonic() + 60
-        while http.get(stack.live_url + "/healthz", timeout=15).status_code != 200:
-            assert time.monotonic() < deadline, "the site did not recover from the database outage"
-            time.sleep(1)
+        wait_until(
+            lambda: http.get(stack.live_url + "/healthz", timeout=15).status_code == 200,
+            60,
+            "the site did not recover from the database outage",
+        )
 
 
 def test_site_container_runs_as_non_root_on_a_read_only_root(stack):

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from .load import Load
-from .stackenv import SWITCHER, StackEnv, build_site_release, remove_release
+from .stackenv import SWITCHER, StackEnv, build_site_release, ok, remove_release, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -46,17 +46,8 @@ def third_release(release, client, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, release, client, next_release):
-    env = StackEnv.create(tmp_path_factory.mktemp("switch"), release, client, RETAIN_RELEASES="2")
-    try:
-        env.up()
+    with running_stack(tmp_path_factory.mktemp("switch"), release, client, RETAIN_RELEASES="2") as env:
         yield env
-    finally:
-        env.destroy()
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def summary(load: Load) -> str:
