@@ -48,15 +48,24 @@ class Cutover:
             raise SwitcherError(f"the lb of {self.env.name} is not running; start the stack with `make up`")
         return status
 
-    def _releases(self, **override: str) -> Releases:
-        """The releases running now (a missing colour gets `fallback`), with `override` applied."""
-        fallback = override.get("fallback") or self._any_release()
-        plan = plan_up(self.env, self.docker.project_containers(self.env.project), None, fallback)
-        releases = plan.releases
-        return Releases(
-            blue=override.get("blue", releases.blue),
-            green=override.get("green", releases.green),
-            stack=releases.stack,
+    def _releases(self, fallback: str | None = None, **override: str) -> Releases:
+        """The releases running now (a missing part gets `fallback`), with `override` applied."""
+        containers = self.docker.project_containers(self.env.project)
+        plan = plan_up(self.env, containers, None, fallback or self._any_release())
+        return replace(plan.releases, **override)
+
+    def _task(
+        self,
+        command: list[str],
+        release: str | None = None,
+        releases: Releases | None = None,
+        user: str | None = None,
+        stdin: bytes | None = None,
+    ) -> str:
+        """A one-off container of `release` (default: blue's) with the stack's volumes."""
+        releases = releases or self._releases()
+        return self.stack.run_task(
+            releases, self.stack.credentials(), release or releases.blue, command, user=user, stdin=stdin
         )
 
     def _lb(self) -> str:
@@ -169,21 +178,21 @@ class Cutover:
             return
         with self._locked(f"deploy {release}"):
             previous = status.colors[idle].release
-            releases = self._releases(**{idle: release, "fallback": release})
-            credentials = self.stack.credentials()
+            releases = self._releases(fallback=release, **{idle: release})
 
             def task(command: list[str], user: str | None = None) -> Callable[[], None]:
-                return lambda: self.stack.run_task(releases, credentials, release, command, user=user)
+                return lambda: self._task(command, release, releases, user=user)
+
+            def wait_healthy() -> None:
+                self._wait_healthy(idle, options.health_timeout)
+                self._expect("preview", release, timeout=options.verify_timeout)
 
             actions = {
                 "check-release": lambda: None,
                 "recreate": lambda: self.stack.recreate_color(idle, releases),
                 "migrate": task(["python3", "manage.py", "migrate", "--noinput"]),
                 "check-deploy": task(["python3", "manage.py", "check", "--deploy"]),
-                "wait-healthy": lambda: (
-                    self._wait_healthy(idle, options.health_timeout),
-                    self._expect("preview", release, timeout=options.verify_timeout),
-                ),
+                "wait-healthy": wait_healthy,
                 "warm": lambda: [self.probe.get("preview", path) for path in ("/", "/", "/healthz")],
                 "smoke": lambda: self._expect("preview", release, path="/", timeout=options.verify_timeout),
                 "publish": task(["publish-assets", "/srv/static", "/srv/maintenance"], user="0"),
@@ -249,14 +258,7 @@ class Cutover:
 
         def publish() -> None:
             if self.docker.exec_status(lb, ["test", "-f", f"/srv/static/.releases/{release}.json"]) != 0:
-                releases = self._releases()
-                self.stack.run_task(
-                    releases,
-                    self.stack.credentials(),
-                    release,
-                    ["publish-assets", "/srv/static", "/srv/maintenance"],
-                    user="0",
-                )
+                self._task(["publish-assets", "/srv/static", "/srv/maintenance"], release, user="0")
 
         def switch() -> None:
             nonlocal switched
@@ -319,9 +321,8 @@ class Cutover:
     def _set_live(self, lb: str, color: str) -> None:
         command = f"touch {LIVE_FLAG}" if color == "green" else f"rm -f {LIVE_FLAG}"
         code, output = self.docker.exec_output(lb, ["sh", "-c", command])
-        containers = self.docker.project_containers(self.env.project)
-        flag = read_green_flag(self.docker, containers)
-        if code != 0 or flag != (color == "green"):
+        green = self.docker.exec_status(lb, ["test", "-f", LIVE_FLAG]) == 0
+        if code != 0 or green != (color == "green"):
             raise SwitcherError(f"could not switch the lb to {color}: {output.strip()[:200]}")
 
     def _drain(self, color: str, timeout: float) -> None:
@@ -346,7 +347,7 @@ class Cutover:
     def _cron_follow(self, release: str) -> None:
         """Cron runs the live release: stop the old scheduler (its job may finish), start the new."""
         current = self._containers().get("cron")
-        releases = replace(self._releases(), cron=release)
+        releases = self._releases(cron=release)
         if self.stack.cron_stopped_by_operator():
             if current is None or current.release != release:
                 self.stack.create_cron_stopped(releases)
@@ -359,7 +360,7 @@ class Cutover:
     def cron(self, action: str) -> dict:
         status = self._status()
         lb = self._lb()
-        live_release = status.colors[status.live or "blue"].release or self._any_release()
+        live_release = status.live_release or self._any_release()
         if action in ("stop", "start"):
             started = time.monotonic()
             with self._locked(f"cron {action}"):
@@ -371,7 +372,7 @@ class Cutover:
                         self.docker.stop(current.name, timeout=int(self.env.settings["CRON_STOP_TIMEOUT"]))
                 else:
                     self.docker.exec_output(lb, ["rm", "-f", CRON_STOPPED_FLAG])
-                    self.stack.start_cron(replace(self._releases(), cron=live_release))
+                    self.stack.start_cron(self._releases(cron=live_release))
                 self._record("cron", started, "ok", state=action, release=live_release)
         current = self._containers().get("cron")
         return {
@@ -388,27 +389,13 @@ class Cutover:
         self._status()
         started = time.monotonic()
         with self._locked(f"config put {name}"):
-            releases = self._releases()
             script = 'cd /var/lib/site/config && umask 022 && cat > ".$1.tmp" && mv ".$1.tmp" "$1"'
-            self.stack.run_task(
-                releases,
-                self.stack.credentials(),
-                releases.blue,
-                ["sh", "-c", script, "sh", name],
-                user="0",
-                stdin=content,
-            )
+            self._task(["sh", "-c", script, "sh", name], user="0", stdin=content)
             self._record("config", started, "ok", file=name, bytes=len(content))
 
     def config_list(self) -> list[str]:
         self._status()
-        releases = self._releases()
-        output = self.stack.run_task(
-            releases,
-            self.stack.credentials(),
-            releases.blue,
-            ["sh", "-c", 'cd /var/lib/site/config && for f in *; do [ -f "$f" ] && echo "== $f"; done'],
-        )
+        output = self._task(["sh", "-c", 'cd /var/lib/site/config && for f in *; do [ -f "$f" ] && echo "== $f"; done'])
         return [line[3:] for line in output.splitlines() if line.startswith("== ")]
 
     # -- static files -------------------------------------------------------------------------
@@ -427,10 +414,7 @@ class Cutover:
 
     def _prune(self, quiet: bool) -> list[str]:
         keep = self._retained()
-        releases = self._releases()
-        self.stack.run_task(
-            releases, self.stack.credentials(), releases.blue, ["prune-static", "/srv/static", *keep], user="0"
-        )
+        self._task(["prune-static", "/srv/static", *keep], user="0")
         if not quiet:
             self.report(f"retained the static files of: {', '.join(keep)}")
         return keep
@@ -441,7 +425,7 @@ class Cutover:
         started = time.monotonic()
         with self._locked("maintenance " + ("on" if on else "off")):
             switch = MaintenanceSwitch(self.docker, self._lb())
-            release = status.colors[status.live or "blue"].release or self._any_release()
+            release = status.live_release or self._any_release()
             if on:
                 token = self.stack.credentials()["MAINTENANCE_TOKEN"]
                 switch.turn_on(release, token, message, retry_after, allow)
@@ -478,7 +462,7 @@ class Cutover:
         else:
             release = self._recorded_release(color)
             self.report(f"recreating app-{color} with its recorded release {release}")
-            self.stack.recreate_color(color, self._releases(**{color: release, "fallback": release}))
+            self.stack.recreate_color(color, self._releases(fallback=release, **{color: release}))
         self._wait_healthy(color, 120)
 
     def _recorded_release(self, color: str) -> str:

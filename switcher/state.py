@@ -35,6 +35,10 @@ class StackStatus:
             return None
         return COLORS[1 - COLORS.index(self.live)]
 
+    @property
+    def live_release(self) -> str | None:
+        return None if self.live is None else self.colors[self.live].release
+
     def to_json(self) -> dict:
         return {
             "env": self.env,

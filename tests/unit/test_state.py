@@ -56,3 +56,22 @@ def test_plan_up_on_a_fresh_environment():
     assert plan.notes == ()
     assert plan.images == ("switcher/site:r5", "switcher/lb:r5", "switcher/db:r5", "switcher/memcached:r5")
     assert plan_up(ENV, STACK, green_flag=True, requested="r5").live == "green"
+
+
+def test_cutover_keeps_every_running_release_when_it_overrides_one(tmp_path):
+    """Regression: compose calls made during a switch once lost cron's release."""
+    from switcher.config import Paths
+    from switcher.cutover import Cutover
+
+    class RunningStack:
+        def project_containers(self, project):
+            return [
+                container("app-blue", "r1"),
+                container("app-green", "r2"),
+                container("cron", "r1"),
+                container("lb", "r0"),
+            ]
+
+    cutover = Cutover(Paths(ROOT, tmp_path, tmp_path), ENV, RunningStack(), print)
+    releases = cutover._releases(green="r3")
+    assert (releases.blue, releases.green, releases.stack, releases.cron) == ("r1", "r3", "r0", "r1")
