@@ -1,18 +1,33 @@
 #!/bin/sh
 # Render nginx/templates/*.template with this environment's values, test, then run nginx.
 set -eu
-: "${BLUE_ADDR:?}" "${GREEN_ADDR:?}" "${SITE_HOSTS:?}" "${PUBLIC_HTTPS_PORT:=443}"
+: "${BLUE_ADDR:?}" "${GREEN_ADDR:?}" "${SITE_HOSTS:?}" "${PUBLIC_HTTPS_PORT:=443}" "${WRITE_RATE_LIMIT:=10}"
+: "${TRUSTED_PROXIES:=}"
 if [ "$PUBLIC_HTTPS_PORT" = 443 ]; then HTTPS_PORT_SUFFIX=""; else HTTPS_PORT_SUFFIX=":$PUBLIC_HTTPS_PORT"; fi
 SERVER_NAMES=$(echo "$SITE_HOSTS" | tr ',' ' ')
-export HTTPS_PORT_SUFFIX SERVER_NAMES
+WRITE_BURST=$((WRITE_RATE_LIMIT * 2))
+export HTTPS_PORT_SUFFIX SERVER_NAMES WRITE_BURST
 for cert in /etc/nginx/tls/cert.pem /etc/nginx/tls/key.pem; do
   [ -r "$cert" ] || { echo "lb: $cert is missing (switcher up provides it)" >&2; exit 1; }
 done
 mkdir -p /etc/nginx/switcher
-vars='${BLUE_ADDR} ${GREEN_ADDR} ${HTTPS_PORT_SUFFIX} ${SERVER_NAMES}'
+vars='${BLUE_ADDR} ${GREEN_ADDR} ${HTTPS_PORT_SUFFIX} ${SERVER_NAMES} ${WRITE_RATE_LIMIT} ${WRITE_BURST}'
 for template in /etc/nginx/templates/*.template; do
   name=$(basename "$template" .template)
   envsubst "$vars" < "$template" > "/etc/nginx/switcher/$name"
 done
-nginx -t -q
+# The client's address is the connection's, unless the connection comes from a trusted proxy
+# (TRUSTED_PROXIES, checked by switcher as addresses or networks): then it is the last
+# address in X-Forwarded-For that is not itself a trusted proxy (nginx's realip module).
+{
+  echo "# Rendered from TRUSTED_PROXIES by the lb entrypoint."
+  for proxy in $(echo "$TRUSTED_PROXIES" | tr ',' ' '); do
+    echo "set_real_ip_from $proxy;"
+  done
+  if [ -n "$TRUSTED_PROXIES" ]; then
+    echo "real_ip_header X-Forwarded-For;"
+    echo "real_ip_recursive on;"
+  fi
+} > /etc/nginx/switcher/00-realip.conf
+nginx -t -q -e stderr
 exec "$@"

@@ -66,6 +66,11 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   apt_install python3-venv
 fi
 
+if ! command -v njs >/dev/null 2>&1; then
+  log "installing njs (the lb's JavaScript engine, for its unit tests)"
+  apt_install njs
+fi
+
 if ! command -v openssl >/dev/null 2>&1; then
   log "installing openssl"
   apt_install openssl
