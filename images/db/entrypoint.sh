@@ -1,28 +1,44 @@
 #!/bin/sh
 # First start: create a UTF-8 cluster (the old guide: "UTF8, tables and fields!"), the site's
-# role and database. Later starts: just run postgres on the existing data.
+# role (without a password until db-roles sets it) and database. Every start: the platform's
+# connection settings and pg_hba.conf, so an older cluster is brought to the same rules:
+# - no TCP at all (listen_addresses ''): clients use the unix socket in /run/postgresql, a
+#   volume that only the site's containers mount;
+# - the superuser postgres only by peer authentication, i.e. only processes of this image's
+#   postgres user (docker exec, or switcher's database commands); never by password;
+# - every other role by password (scram-sha-256). `db-roles` (run by switcher up) keeps the
+#   site's role a non-superuser that owns its database, and sets both passwords (they are
+#   never in this container's environment, so rotating one changes no container).
 set -eu
-: "${POSTGRES_USER:?}" "${POSTGRES_DB:?}" "${POSTGRES_PASSWORD:?}"
+: "${POSTGRES_USER:?}" "${POSTGRES_DB:?}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  pwfile=$(mktemp)
-  printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
   initdb --username=postgres --encoding=UTF8 --locale=C.UTF-8 --auth-local=peer \
-    --auth-host=scram-sha-256 --pwfile="$pwfile" -D "$PGDATA" >/dev/null
-  rm -f "$pwfile"
-  {
-    echo "listen_addresses = '*'"
-    echo "unix_socket_directories = '/var/run/postgresql'"
-    echo "max_connections = 200"
-    echo "shared_buffers = 128MB"
-  } >> "$PGDATA/postgresql.conf"
-  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-  psql -v ON_ERROR_STOP=1 -q -U postgres -d postgres \
-    -v user="$POSTGRES_USER" -v password="$POSTGRES_PASSWORD" -v db="$POSTGRES_DB" <<'SQL'
-CREATE ROLE :"user" LOGIN PASSWORD :'password';
+    --auth-host=reject -D "$PGDATA" >/dev/null
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=/run/postgresql" -w start >/dev/null
+  psql -X -v ON_ERROR_STOP=1 -q -U postgres -d postgres <<'SQL'
+\getenv user POSTGRES_USER
+\getenv db POSTGRES_DB
+CREATE ROLE :"user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
 CREATE DATABASE :"db" OWNER :"user" ENCODING 'UTF8' TEMPLATE template0;
 SQL
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   echo "db: initialised a UTF-8 cluster with database $POSTGRES_DB"
 fi
+cat > "$PGDATA/switcher.conf" <<'CONF'
+# Written by the db image's entrypoint at every start; later lines of postgresql.conf lose.
+listen_addresses = ''
+unix_socket_directories = '/run/postgresql'
+unix_socket_permissions = 0777
+password_encryption = scram-sha-256
+max_connections = 200
+shared_buffers = 128MB
+CONF
+grep -qx "include 'switcher.conf'" "$PGDATA/postgresql.conf" \
+  || printf "\ninclude 'switcher.conf'\n" >> "$PGDATA/postgresql.conf"
+cat > "$PGDATA/pg_hba.conf" <<'HBA'
+# Written by the db image's entrypoint at every start (see it for why).
+# TYPE  DATABASE  USER      METHOD
+local   all       postgres  peer
+local   all       all       scram-sha-256
+HBA
 exec "$@"

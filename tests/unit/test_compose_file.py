@@ -4,6 +4,7 @@ import re
 
 from switcher.compose import Releases, base_command, compose_variables
 from switcher.config import COLORS, LIVE_FLAG, validate
+from switcher.credentials import GENERATED
 
 from .conftest import ROOT
 
@@ -15,9 +16,7 @@ TEMPLATE = (ROOT / "nginx" / "templates" / "site.conf.template").read_text()
 
 def test_every_required_compose_variable_is_provided(paths):
     env = validate("x", {}, "f", paths.root)
-    variables = compose_variables(
-        env, Releases("r1", "r2", "r0"), ROOT / "tls", {"DJANGO_SECRET_KEY": "k", "DB_PASSWORD": "p"}
-    )
+    variables = compose_variables(env, Releases("r1", "r2", "r0"), {key: "s" for key in GENERATED})
     used = set(re.findall(r"\$\{([A-Z_]+)(?::\?|\})", STACK))
     assert used, "the compose file should interpolate variables"
     assert sorted(used - set(variables)) == []
@@ -25,11 +24,12 @@ def test_every_required_compose_variable_is_provided(paths):
 
 def test_variables_carry_releases_addresses_and_no_tls_paths(paths):
     env = validate("x", {"SUBNET": "172.30.7.0/24"}, "f", paths.root)
-    variables = compose_variables(env, Releases("r1", "r2", "r0"), ROOT / "tls", {}, task_release="r9")
+    variables = compose_variables(env, Releases("r1", "r2", "r0"), {}, task_release="r9")
     assert (variables["BLUE_RELEASE"], variables["GREEN_RELEASE"], variables["STACK_RELEASE"]) == ("r1", "r2", "r0")
     assert variables["TASK_RELEASE"] == "r9"
     assert variables["BLUE_ADDR"] == "172.30.7.11"
-    assert "TLS_CERT" not in variables
+    assert "TLS_CERT" not in variables and "TLS_DIR" not in variables
+    assert variables["MEMCACHED_LIMIT_MB"] == str(int(env.settings["MEMCACHED_MEMORY_MB"]) + 64)
 
 
 def test_compose_command_names_project_and_file(paths):
@@ -53,3 +53,39 @@ def test_nginx_reads_the_flag_switcher_reads():
     assert f"if (-f {LIVE_FLAG})" in TEMPLATE
     for color in COLORS:
         assert f"upstream app_{color} " in TEMPLATE
+
+
+def services() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "compose" / "stack.yml").read_text())["services"]
+
+
+def test_every_container_drops_its_capabilities_and_cannot_gain_any():
+    for name, service in services().items():
+        assert service.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert service.get("read_only") is True, name
+        assert service.get("pids_limit") and service.get("mem_limit"), f"{name} has no pids or memory limit"
+        assert not service.get("privileged"), name
+    assert services()["lb"]["cap_add"] == ["NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN"]
+    for name in ("app-blue", "app-green", "app-task", "cron", "db", "memcached"):
+        assert "cap_add" not in services()[name], f"{name} needs no capability"
+
+
+def test_database_and_memcached_have_no_network_and_publish_nothing():
+    for name in ("db", "memcached"):
+        assert services()[name]["network_mode"] == "none", name
+        assert "ports" not in services()[name], name
+    site_mounts = services()["app-blue"]["volumes"]
+    assert "db-socket:/run/postgresql:ro" in site_mounts and "memcached-socket:/run/memcached:ro" in site_mounts
+    lb_mounts = " ".join(services()["lb"]["volumes"])
+    assert "socket" not in lb_mounts, "the lb must not reach the database or memcached"
+
+
+def test_no_container_gets_the_superuser_password_and_the_db_no_password_at_all():
+    for name, service in services().items():
+        environment = " ".join(str(value) for value in (service.get("environment") or {}).values())
+        assert "DB_SUPERUSER_PASSWORD" not in environment, name
+        if name in ("db", "lb", "memcached"):
+            assert "PASSWORD" not in environment and "SECRET" not in environment, name
