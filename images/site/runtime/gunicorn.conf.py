@@ -7,6 +7,8 @@
 - graceful_timeout (25 s) is below the container's stop grace period (30 s): on SIGTERM the
   in-flight requests finish before Docker would SIGKILL.
 - no max_requests: a worker recycled mid-switch is a needless source of resets.
+- no control socket (gunicorn 27's `gunicornc` interface): nothing manages gunicorn from
+  inside the container, and the root filesystem is read-only anyway.
 """
 
 import os
@@ -19,6 +21,7 @@ keepalive = 65
 graceful_timeout = 25
 timeout = 60
 max_requests = 0
+control_socket_disable = True
 worker_tmp_dir = "/dev/shm"
 forwarded_allow_ips = "*"
 accesslog = None

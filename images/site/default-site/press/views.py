@@ -60,7 +60,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def slow(request: HttpRequest) -> JsonResponse:
-    """Answers after ?seconds= (at most 10): a long request, to show draining works."""
+    """Answers after ?seconds= (at most 10): a long request, to show draining works. Only in
+    the test settings' URLs (pressroom.urls_test), never in production's."""
     try:
         seconds = min(max(float(request.GET.get("seconds", "2")), 0.0), 10.0)
     except ValueError:

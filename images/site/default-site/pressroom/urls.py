@@ -7,5 +7,4 @@ urlpatterns = [
     path("press/", views.press_list, name="press-list"),
     path("healthz", views.healthz, name="healthz"),
     path("orders", views.orders, name="orders"),
-    path("slow", views.slow, name="slow"),
 ]
