@@ -12,7 +12,8 @@ BUILD_DIR ?= build
 WHEELHOUSE := $(BUILD_DIR)/wheelhouse
 SITE_REQUIREMENTS := images/site/requirements.txt $(wildcard $(SITE)/requirements.txt)
 IMAGES := base site lb db memcached
-export RELEASE IMAGE_PREFIX SITE SITE_SETTINGS WHEELHOUSE BUILD_DIR
+REFRESH ?= 0
+export RELEASE IMAGE_PREFIX SITE SITE_SETTINGS WHEELHOUSE BUILD_DIR REFRESH
 
 PY := $(VENV)/bin/python
 SWITCHER := $(VENV)/bin/switcher
@@ -42,7 +43,7 @@ $(WHEELHOUSE)/.complete: $(SITE_REQUIREMENTS) | $(VENV)/.installed
 	  $(foreach f,$(SITE_REQUIREMENTS),-r $(f))
 	@touch $@
 
-build: host $(WHEELHOUSE)/.complete ## Build every image of RELEASE (base, site, lb, db, memcached)
+build: host $(WHEELHOUSE)/.complete ## Build every image of RELEASE (base, site, lb, db, memcached); REFRESH=1: with new security updates
 	@scripts/build-images.sh
 
 up: host venv ## Start the site in ENV with blue live (builds RELEASE's images if missing)

@@ -33,8 +33,14 @@ build() {  # build NAME CONTEXT [docker build args...]
 images/base/ensure-debian.sh debian:bookworm-slim
 # The base has no per-build metadata (see its Dockerfile), so rebuilding it is a cache hit
 # and every later image reuses its layers; it is tagged with the release all the same.
+# REFRESH=1: upgrade the base's packages now (security updates); everything above rebuilds.
+refresh=()
+if [ "${REFRESH:-0}" = 1 ]; then
+  refresh=(--build-arg "APT_REFRESH=$(date -u +%Y%m%dT%H%M%SZ)")
+  echo "build: REFRESH=1: upgrading the base's packages; every image is rebuilt on it"
+fi
 started=$SECONDS
-docker build -q -t "$IMAGE_PREFIX/base:bookworm" -t "$base" images/base \
+docker build -q "${refresh[@]}" -t "$IMAGE_PREFIX/base:bookworm" -t "$base" images/base \
   2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
 printf 'build: %-24s %3ds\n' "$base" $((SECONDS - started))
 

@@ -7,7 +7,16 @@ image=${1:-debian:bookworm-slim}
 suite=${SUITE:-bookworm}
 
 if docker image inspect "$image" >/dev/null 2>&1; then
-  exit 0
+  # A base bootstrapped here by an older version of this script has no security suite: make it
+  # again (once), so the images get security updates.
+  comment=$(docker image inspect -f '{{.Comment}}' "$image" 2>/dev/null || true)
+  if [[ "$comment" != debootstrap* ]] \
+     || docker run --rm --network none "$image" grep -rqs -- "-security" /etc/apt/sources.list /etc/apt/sources.list.d; then
+    [ "${REFRESH:-0}" = 1 ] && timeout 120 docker pull -q "$image" >/dev/null 2>&1 && echo "base: pulled $image again"
+    exit 0
+  fi
+  echo "base: $image was bootstrapped without security updates; making it again"
+  docker image rm "$image" >/dev/null
 fi
 if timeout 120 docker pull -q "$image" >/dev/null 2>&1; then
   echo "base: pulled $image"
@@ -17,10 +26,27 @@ command -v debootstrap >/dev/null 2>&1 || {
   echo "base: cannot pull $image and debootstrap is missing (run scripts/host-deps.sh as root)" >&2
   exit 1
 }
+# This machine's own Debian mirrors (so no host name is written into the project): the archive
+# and the security archive, read from its apt sources (deb822 or one-line format).
+host_uri() {  # host_uri security|archive
+  local want=$1
+  {
+    awk '/^URIs:/ {uri=$2} /^Suites:/ {print uri, $0}' /etc/apt/sources.list.d/*.sources 2>/dev/null
+    awk '$1 == "deb" {print $2, "Suites:", $3}' /etc/apt/sources.list 2>/dev/null
+  } | while read -r uri _ suites; do
+    case "$want:$suites" in
+      security:*-security*) echo "$uri"; break ;;
+      archive:*-security*) ;;
+      archive:*) echo "$uri"; break ;;
+    esac
+  done | head -n 1
+}
+mirror=$(host_uri archive || true)
+security=$(host_uri security || true)
 echo "base: no registry; bootstrapping $image with debootstrap (about half a minute)"
 rootfs=$(mktemp -d /tmp/switcher-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
-debootstrap --variant=minbase "$suite" "$rootfs" >"$rootfs.log" 2>&1 || {
+debootstrap --variant=minbase "$suite" "$rootfs" ${mirror:+"$mirror"} >"$rootfs.log" 2>&1 || {
   echo "base: debootstrap failed; last lines of $rootfs.log:" >&2
   tail -5 "$rootfs.log" >&2
   exit 1
@@ -44,6 +70,20 @@ find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
 rm -rf "$rootfs"/usr/share/{groff,info,linda,lintian,locale,man}/*
 printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
   > "$rootfs/etc/apt/apt.conf.d/90-no-recommends"
+# Like the official image: the release, its updates and its security updates (debootstrap
+# writes only the release). The base's Dockerfile upgrades from them at build time.
+mirror=${mirror:-$(awk '$1 == "deb" {print $2; exit}' "$rootfs/etc/apt/sources.list")}
+rm -f "$rootfs/etc/apt/sources.list"
+{
+  printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: %s\n' \
+    "$mirror" "$suite" "$suite" /usr/share/keyrings/debian-archive-keyring.gpg
+  if [ -n "$security" ]; then
+    printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: %s\n' \
+      "$security" "$suite" /usr/share/keyrings/debian-archive-keyring.gpg
+  else
+    echo "base: warning: this machine's apt sources name no security archive; the base gets no security updates" >&2
+  fi
+} > "$rootfs/etc/apt/sources.list.d/debian.sources"
 tar -C "$rootfs" -c . | docker import \
   -c 'CMD ["bash"]' -c 'ENV LANG=C.UTF-8' \
   -m "debootstrap --variant=minbase $suite" - "$image" >/dev/null
