@@ -138,22 +138,19 @@ def compose_environment(env: StackEnv) -> dict[str, str]:
 
     from switcher.compose import compose_variables
     from switcher.config import Paths, load_environment
+    from switcher.credentials import ensure_credentials
     from switcher.runtime import Docker
     from switcher.stack import plan_up
     from switcher.state import read_green_flag
+    from switcher.store import EnvironmentStore
 
     paths = Paths(root=ROOT, env_dir=env.directory / "env", state_dir=env.directory / "state")
     config = load_environment(env.name, paths)
     docker = Docker()
     containers = docker.project_containers(config.project)
     plan = plan_up(config, containers, read_green_flag(docker, containers), env.release)
-    credentials = dict(
-        line.split("=", 1) for line in (paths.env_state_dir(env.name) / "credentials.env").read_text().split()
-    )
-    return {
-        **os.environ,
-        **compose_variables(config, plan.releases, paths.env_state_dir(env.name) / "tls", credentials),
-    }
+    credentials = ensure_credentials(EnvironmentStore(docker, config.project), config.name, create=False)
+    return {**os.environ, **compose_variables(config, plan.releases, credentials)}
 
 
 def timing(env: StackEnv, rounds: int = 5) -> tuple[float, float]:

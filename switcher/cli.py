@@ -9,14 +9,16 @@ from typing import Any
 import click
 
 from switcher import history
-from switcher.config import COLORS, Environment, Paths, check_release, default_env_name, load_environment
+from switcher.config import COLORS, PROJECT_LABEL, Environment, Paths, check_release, default_env_name, load_environment
+from switcher.credentials import ROTATABLE
 from switcher.cutover import Cutover
-from switcher.errors import EXIT_CODES, SwitcherError
+from switcher.errors import EXIT_CODES, Refused, SwitcherError
 from switcher.lock import break_lock, read_lock
 from switcher.plans import Options
 from switcher.runtime import Docker
 from switcher.stack import Stack
 from switcher.state import StackStatus, read_status
+from switcher.store import EnvironmentStore
 
 
 class SwitcherGroup(click.Group):
@@ -65,8 +67,11 @@ def _say(message: str) -> None:
     click.echo(f"switcher: {message}", err=True)
 
 
-def _history_path(paths: Paths, env: Environment):
-    return paths.env_state_dir(env.name) / "history.jsonl"
+def _history(docker: Docker, env: Environment) -> history.History:
+    found = history.read(EnvironmentStore(docker, env.project))
+    if found.note:
+        _say(f"note: {found.note}")
+    return found
 
 
 def _format_record(record: dict) -> str:
@@ -111,10 +116,10 @@ def _print_status(status: StackStatus, recent: list[dict] | None = None) -> None
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(env_name: str | None, as_json: bool) -> None:
     """Show the live colour, each colour's release, state and health, and the URLs."""
-    paths, env = _environment(env_name)
+    _, env = _environment(env_name)
     docker = Docker()
     result = read_status(env, docker)
-    recent = history.read(_history_path(paths, env), last=5)
+    recent = _history(docker, env).last(5)
     holder = read_lock(docker, env.project)
     if as_json:
         data = result.to_json()
@@ -138,17 +143,43 @@ def up(env_name: str | None, release: str) -> None:
     """
     paths, env = _environment(env_name)
     check_release(release)
-    result = Stack(paths, env, Docker()).up(release, _say)
+    docker = Docker()
+    result = Stack(paths, env, docker, EnvironmentStore(docker, env.project)).up(release, _say)
     _print_status(result)
 
 
 @cli.command()
 @env_option
-@click.option("--volumes", is_flag=True, help="Also delete the volumes: the database, state and static files.")
-def down(env_name: str | None, volumes: bool) -> None:
-    """Stop and remove the environment's containers (volumes are kept unless --volumes)."""
+@click.option(
+    "--volumes",
+    is_flag=True,
+    help="Also delete the volumes: the database, uploads and state, static files, credentials, history.",
+)
+@click.option("--yes", is_flag=True, help="Confirm --volumes without being asked.")
+def down(env_name: str | None, volumes: bool, yes: bool) -> None:
+    """Stop and remove the environment's containers (volumes are kept unless --volumes).
+
+    Takes the environment's lock, so it refuses while a deploy, promote or other change runs.
+    --volumes deletes every piece of the environment's data and asks first (or takes --yes).
+    """
     paths, env = _environment(env_name)
-    Stack(paths, env, Docker()).down(volumes, _say)
+    if volumes and not yes and not sys.stdin.isatty():
+        raise Refused(
+            f"`down --volumes` deletes the database, uploads, state, credentials and history of {env.name}; "
+            "add --yes to confirm"
+        )
+    docker = Docker()
+    if volumes and not yes:
+        names = sorted(
+            set(docker.volumes_labelled(f"{PROJECT_LABEL}={env.project}"))
+            | set(docker.volumes_labelled(f"io.switcher.project={env.project}"))
+        )
+        click.echo(
+            f"This deletes the database and every file of {env.name}: {', '.join(names) or 'no volumes'}.", err=True
+        )
+        if not click.confirm(f"Delete the data of {env.name}?", default=False, err=True):
+            raise Refused("nothing was deleted")
+    Stack(paths, env, docker, EnvironmentStore(docker, env.project)).down(volumes, _say)
 
 
 def mutation_options(function: Any) -> Any:
@@ -244,9 +275,19 @@ def maintenance() -> None:
     show_default=True,
     help="Seconds for the Retry-After header.",
 )
-@click.option("--allow", multiple=True, metavar="ADDRESS", help="A client address that bypasses it (repeatable).")
+@click.option(
+    "--allow",
+    multiple=True,
+    metavar="NETWORK",
+    help="A client address or CIDR network that bypasses it (repeatable); the connection's own address "
+    "is checked, or with TRUSTED_PROXIES set, the address a trusted proxy forwarded.",
+)
 def maintenance_on(env_name: str | None, message: str | None, retry_after: int, allow: tuple[str, ...]) -> None:
-    """Turn maintenance mode on (no request is dropped)."""
+    """Turn maintenance mode on (no request is dropped).
+
+    Clients on this host reach the lb through Docker's userland proxy, so the lb sees the
+    network's gateway, never 127.0.0.1: use the bypass token for them.
+    """
     _cutover(env_name).maintenance(True, message, retry_after, list(allow))
     _say("maintenance mode is on")
 
@@ -324,14 +365,37 @@ def config_list(env_name: str | None) -> None:
         click.echo(name)
 
 
+@cli.group()
+def secrets() -> None:
+    """The environment's secrets, kept in its store (docs/security.md); values are never printed."""
+
+
+@secrets.command(name="rotate")
+@click.argument("name", type=click.Choice(sorted(ROTATABLE)))
+@env_option
+def secrets_rotate(name: str, env_name: str | None) -> None:
+    """Make a new value for NAME, store it and apply it.
+
+    \b
+    maintenance-token      at once (maintenance mode, if on, takes the new one)
+    db-superuser-password  at once, in the database
+    db-password            the site's role: set in the database, then both colours and cron
+                           are recreated with it; needs maintenance mode on
+    django-secret-key      both colours and cron are recreated with it (sessions and signed
+                           values of the old key stop being valid); needs maintenance mode on
+    """
+    for line in _cutover(env_name).rotate_secret(name):
+        _say(line)
+
+
 @cli.command(name="history")
 @env_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
 @click.option("-n", "--last", type=int, default=20, show_default=True, help="How many entries.")
 def history_command(env_name: str | None, as_json: bool, last: int) -> None:
     """Every change made to the environment: time, user, host, action, colours, releases, outcome."""
-    paths, env = _environment(env_name)
-    for record in history.read(_history_path(paths, env), last=last):
+    _, env = _environment(env_name)
+    for record in _history(Docker(), env).last(last):
         click.echo(json.dumps(record, sort_keys=True) if as_json else _format_record(record))
 
 

@@ -6,12 +6,12 @@ runs `docker compose` with them. Kept apart so the variables are unit-tested wit
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from switcher.config import Environment, Paths
 from switcher.errors import DockerUnavailable, SwitcherError
@@ -33,7 +33,6 @@ class Releases:
 def compose_variables(
     env: Environment,
     releases: Releases,
-    tls_dir: Path,
     credentials: Mapping[str, str],
     task_release: str | None = None,
 ) -> dict[str, str]:
@@ -50,7 +49,8 @@ def compose_variables(
         BLUE_ADDR=env.color_address("blue"),
         GREEN_ADDR=env.color_address("green"),
         DYNAMIC_RANGE=env.dynamic_range,
-        TLS_DIR=str(tls_dir),
+        # memcached's own memory plus room for its connections and bookkeeping.
+        MEMCACHED_LIMIT_MB=str(int(env.settings["MEMCACHED_MEMORY_MB"]) + 64),
     )
     variables.update(credentials)
     return variables
@@ -114,3 +114,21 @@ class Compose:
             last = [line for line in output.strip().splitlines() if line.strip()][-3:]
             raise SwitcherError(f"docker compose {args[0]} failed: {' | '.join(last) or 'no output'}")
         return ComposeResult(completed.returncode, output)
+
+    def config_hashes(self, services: Sequence[str]) -> dict[str, str]:
+        """What compose would label each service's container with (com.docker.compose.config-hash)."""
+        result = self.run(["config", "--hash", ",".join(services)])
+        hashes = {}
+        for line in result.output.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in services:
+                hashes[parts[0]] = parts[1]
+        return hashes
+
+    def service_definitions(self) -> dict[str, dict]:
+        """The services as compose resolves them (interpolated), for saying what differs."""
+        result = self.run(["config", "--format", "json"])
+        try:
+            return json.loads(result.output[result.output.index("{") :]).get("services", {})
+        except (ValueError, AttributeError):
+            return {}

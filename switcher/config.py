@@ -42,14 +42,33 @@ DEFAULTS: dict[str, str] = {
     "DB_USER": "site",
     "MEMCACHED_MEMORY_MB": "64",
     "DJANGO_DEBUG": "0",
+    # Another settings module of the site for this environment (the old guide's
+    # settings-production / settings-integration); empty: the one the image was built with.
+    "SETTINGS_MODULE": "",
     "HEALTH_TIMEOUT": "120",
     "RETAIN_RELEASES": "3",  # releases whose static files are kept (the live and idle ones always)
     "CRON_STOP_TIMEOUT": "60",  # seconds a running cron job may take to finish at a handover
+    # Proxies in front of the lb whose X-Forwarded-For is believed (comma-separated addresses or
+    # CIDR networks). Empty: the connection's own address is the client, whatever it sends.
+    "TRUSTED_PROXIES": "",
+    # Requests that change state (POST, PUT, PATCH, DELETE) per second per client address; a
+    # burst of twice as many is allowed, beyond that the lb answers 429.
+    "WRITE_RATE_LIMIT": "10",
+    "APP_MEMORY_MB": "1024",  # memory limit of each app colour, cron and one-off task container
+    "DB_MEMORY_MB": "2048",
 }
-_ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
-_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_RELEASE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
+_ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,40}")
+_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,50}")
+_RELEASE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# RFC 1123 host names (a leading "*." for a wildcard certificate name), or IP addresses.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_SQL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+# A Docker repository path, optionally behind a registry host[:port] (`registry:5000/team/app`).
+_IMAGE_PREFIX = re.compile(
+    r"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+)
+_LINE = re.compile(r"([A-Z][A-Z0-9_]*)=(.*)")
 
 
 @dataclass(frozen=True)
@@ -109,7 +128,11 @@ class Environment:
 
     @property
     def site_hosts(self) -> list[str]:
-        return [h.strip() for h in self.settings["SITE_HOSTS"].split(",") if h.strip()]
+        return split_list(self.settings["SITE_HOSTS"])
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return split_list(self.settings["TRUSTED_PROXIES"])
 
     @property
     def public_host(self) -> str:
@@ -134,7 +157,7 @@ def parse_env_text(text: str, source: str) -> dict[str, str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        match = _LINE.match(line)
+        match = _LINE.fullmatch(line)
         if not match:
             raise ConfigError(f"{source} line {number}: expected KEY=VALUE, got {raw.strip()!r}")
         key, value = match.group(1), match.group(2).strip()
@@ -148,8 +171,42 @@ def parse_env_text(text: str, source: str) -> dict[str, str]:
 
 def _check_port(settings: dict[str, str], key: str, source: str) -> None:
     value = settings[key]
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
         raise ConfigError(f"{source}: {key}={value!r} is not a port number (1-65535)")
+
+
+def is_host_name(host: str) -> bool:
+    """An IP address, or a DNS name of RFC 1123 labels (optionally `*.` first), at most 253 long."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host[2:] if host.startswith("*.") else host
+    labels = name.split(".")
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels) and not name.isdigit()
+
+
+def parse_networks(values: list[str], what: str) -> list[str]:
+    """Addresses or CIDR networks (IPv4 or IPv6), normalised (`10.0.0.7` -> `10.0.0.7/32`).
+
+    Anything else, an empty entry included, is a ConfigError naming it: an empty string must
+    never turn into "everyone".
+    """
+    networks = []
+    for raw in values:
+        value = raw.strip()
+        try:
+            networks.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{what} {raw!r} is not an IP address or CIDR network (like 203.0.113.7 or 10.0.0.0/8)"
+            ) from None
+    return list(dict.fromkeys(networks))
+
+
+def split_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def validate(name: str, values: dict[str, str], source: str, root: Path) -> Environment:
@@ -159,8 +216,14 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     settings = {**DEFAULTS, **values}
     if not settings["PROJECT"]:
         settings["PROJECT"] = f"switcher-{name}"
-    if not _PROJECT_NAME.match(settings["PROJECT"]):
+    if not _PROJECT_NAME.fullmatch(settings["PROJECT"]):
         raise ConfigError(f"{source}: PROJECT={settings['PROJECT']!r} is not a valid compose project name")
+    if not _IMAGE_PREFIX.fullmatch(settings["IMAGE_PREFIX"]):
+        raise ConfigError(f"{source}: IMAGE_PREFIX={settings['IMAGE_PREFIX']!r} is not a Docker repository path")
+    if settings["SETTINGS_MODULE"] and not _MODULE.fullmatch(settings["SETTINGS_MODULE"]):
+        raise ConfigError(f"{source}: SETTINGS_MODULE={settings['SETTINGS_MODULE']!r} is not a Python module path")
+    if settings["DJANGO_DEBUG"] not in ("0", "1"):
+        raise ConfigError(f"{source}: DJANGO_DEBUG={settings['DJANGO_DEBUG']!r} must be 0 or 1")
     for key in ("HTTP_PORT", "HTTPS_PORT", "PREVIEW_PORT"):
         _check_port(settings, key, source)
     ports = [settings[k] for k in ("HTTP_PORT", "HTTPS_PORT", "PREVIEW_PORT")]
@@ -173,8 +236,11 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         "HEALTH_TIMEOUT",
         "RETAIN_RELEASES",
         "CRON_STOP_TIMEOUT",
+        "WRITE_RATE_LIMIT",
+        "APP_MEMORY_MB",
+        "DB_MEMORY_MB",
     ):
-        if not settings[key].isdigit() or int(settings[key]) < 1:
+        if not (settings[key].isascii() and settings[key].isdigit()) or int(settings[key]) < 1:
             raise ConfigError(f"{source}: {key}={settings[key]!r} must be a positive whole number")
     try:
         ipaddress.IPv4Address(settings["BIND_ADDRESS"])
@@ -188,22 +254,33 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         ) from None
     if subnet.prefixlen > 27:
         raise ConfigError(f"{source}: SUBNET={settings['SUBNET']} is too small; use /27 or larger")
-    if not [h for h in settings["SITE_HOSTS"].split(",") if h.strip()]:
+    hosts = split_list(settings["SITE_HOSTS"])
+    if not hosts:
         raise ConfigError(f"{source}: SITE_HOSTS is empty")
+    for host in hosts:
+        if not is_host_name(host):
+            raise ConfigError(f"{source}: SITE_HOSTS entry {host!r} is not a host name or IP address")
+    settings["SITE_HOSTS"] = ",".join(hosts)
+    trusted = parse_networks(split_list(settings["TRUSTED_PROXIES"]), f"{source}: TRUSTED_PROXIES entry")
+    settings["TRUSTED_PROXIES"] = ",".join(trusted)
+    for key in ("DB_NAME", "DB_USER"):
+        if not _SQL_NAME.fullmatch(settings[key]):
+            raise ConfigError(f"{source}: {key}={settings[key]!r} must be lower-case letters, digits and _")
+    if settings["DB_USER"] == "postgres":
+        raise ConfigError(f"{source}: DB_USER must not be the superuser postgres; the site gets its own role")
     cert, key = settings["TLS_CERT"], settings["TLS_KEY"]
     if bool(cert) != bool(key):
         raise ConfigError(f"{source}: set both TLS_CERT and TLS_KEY, or neither for a self-signed certificate")
     tls_cert = tls_key = None
     if cert:
+        # Their existence is checked where they are read (`switcher up`), so that other commands
+        # work from any checkout, with or without the certificate files.
         tls_cert, tls_key = (root / cert).resolve(), (root / key).resolve()
-        for setting, path in (("TLS_CERT", tls_cert), ("TLS_KEY", tls_key)):
-            if not path.is_file():
-                raise ConfigError(f"{source}: {setting} file {path} does not exist")
     return Environment(name=name, settings=settings, tls_cert=tls_cert, tls_key=tls_key)
 
 
 def load_environment(name: str, paths: Paths) -> Environment:
-    if not _ENV_NAME.match(name):
+    if not _ENV_NAME.fullmatch(name):
         raise NotFound(f"'{name}' is not a valid environment name")
     path = paths.env_dir / f"{name}.env"
     if not path.is_file():
@@ -213,7 +290,7 @@ def load_environment(name: str, paths: Paths) -> Environment:
 
 
 def check_release(release: str) -> str:
-    if not _RELEASE.match(release):
+    if not _RELEASE.fullmatch(release):
         raise NotFound(f"'{release}' is not a valid release id (letters, digits, _ . -)")
     return release
 

@@ -1,36 +1,73 @@
-"""Per-environment secrets (Django's key, the database password), generated once and kept
-in the environment's state directory, never in the repository."""
+"""Per-environment secrets, generated once by `switcher up` and kept in the environment's store
+(credentials.env, mode 0600; see store.py), never in the repository, an image or a checkout.
+
+Who gets which: the site (app colours, cron, one-off tasks) gets DJANGO_SECRET_KEY and
+DB_PASSWORD, its own role's; only the db container gets DB_SUPERUSER_PASSWORD; only the lb
+gets MAINTENANCE_TOKEN (inside the maintenance state, while maintenance is on).
+"""
 
 from __future__ import annotations
 
-import os
 import secrets
-from pathlib import Path
+from collections.abc import Callable
+from typing import Protocol
 
 from switcher.config import parse_env_text
+from switcher.errors import NotFound
 
-GENERATED = {
+FILE = "credentials.env"
+GENERATED: dict[str, Callable[[], str]] = {
     "DJANGO_SECRET_KEY": lambda: secrets.token_urlsafe(50),
+    # The site's own database role (not a superuser).
     "DB_PASSWORD": lambda: secrets.token_urlsafe(24),
+    # The postgres superuser: only the db container and switcher's database commands.
+    "DB_SUPERUSER_PASSWORD": lambda: secrets.token_urlsafe(24),
     # The maintenance bypass: a cookie `switcher_bypass` or header `X-Maintenance-Bypass`.
     "MAINTENANCE_TOKEN": lambda: secrets.token_urlsafe(24),
 }
+# `switcher secrets rotate NAME`: the names an operator types, and the key each rotates.
+ROTATABLE = {
+    "maintenance-token": "MAINTENANCE_TOKEN",
+    "db-superuser-password": "DB_SUPERUSER_PASSWORD",
+    "db-password": "DB_PASSWORD",
+    "django-secret-key": "DJANGO_SECRET_KEY",
+}
 
 
-def ensure_credentials(path: Path) -> dict[str, str]:
-    existing = parse_env_text(path.read_text(), str(path)) if path.is_file() else {}
-    values = {key: existing.get(key) or make() for key, make in GENERATED.items()}
+class Store(Protocol):
+    def read(self, path: str) -> bytes | None: ...
+    def write(self, files: dict[str, tuple[bytes, int]]) -> None: ...
+
+
+def complete(existing: dict[str, str]) -> dict[str, str]:
+    """Pure: the existing values, with every missing one generated."""
+    return {key: existing.get(key) or make() for key, make in GENERATED.items()}
+
+
+def render(values: dict[str, str]) -> bytes:
+    return "".join(f"{key}={value}\n" for key, value in values.items()).encode()
+
+
+def _parse(raw: bytes) -> dict[str, str]:
+    return parse_env_text(raw.decode("utf-8", "replace"), f"the store's {FILE}")
+
+
+def ensure_credentials(store: Store, env_name: str, create: bool = True) -> dict[str, str]:
+    """The environment's credentials; missing ones are generated and stored (a new secret added
+    by a newer switcher too). Without `create`, an environment with none is an error."""
+    raw = store.read(FILE)
+    if raw is None and not create:
+        raise NotFound(f"{env_name} has no credentials yet: start it with `make up ENV={env_name}`")
+    existing = _parse(raw) if raw is not None else {}
+    values = complete(existing)
     if values != existing:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write("".join(f"{key}={value}\n" for key, value in values.items()))
-        temporary.replace(path)
+        store.write({FILE: (render(values), 0o600)})
     return values
 
 
-def read_credentials(path: Path) -> dict[str, str] | None:
-    if not path.is_file():
-        return None
-    return parse_env_text(path.read_text(), str(path))
+def rotate(store: Store, env_name: str, key: str) -> dict[str, str]:
+    """A new value for `key`, stored; every other value kept. Returns them all."""
+    values = ensure_credentials(store, env_name, create=False)
+    values[key] = GENERATED[key]()
+    store.write({FILE: (render(values), 0o600)})
+    return values

@@ -40,6 +40,13 @@ class LockHeld(SwitcherError):
     exit_code = 7
 
 
+class Refused(SwitcherError):
+    """The command would break a safety rule: a release whose deploy did not finish going live,
+    data deleted without --yes, a running db or lb recreated because a setting changed."""
+
+    exit_code = 8
+
+
 EXIT_CODES = {
     0: "success",
     1: "the operation failed (see the message)",
@@ -49,4 +56,5 @@ EXIT_CODES = {
     NotFound.exit_code: "unknown release, colour or environment",
     Unhealthy.exit_code: "a container or the site is not healthy",
     LockHeld.exit_code: "another switcher holds this environment's lock",
+    Refused.exit_code: "refused: it would break a safety rule (the message says which); nothing was changed",
 }

@@ -1,36 +1,72 @@
-"""Every mutation of an environment as one JSON line, appended under a lock, kept beside the
-environment's credentials and certificate (.switcher/ENV/history.jsonl)."""
+"""Every change made to an environment, kept in the environment's store (see store.py) so that
+every operator, from any checkout, reads one record.
+
+One file per record (`history/TIME-ACTION-RANDOM.json`): appending never rewrites what is
+there, so a switcher killed mid-write can tear at most its own record. Reading skips what it
+cannot decode (a torn record, a cut multibyte character) and counts it, so one bad record
+never stops `status`, `history` or `rollback`.
+"""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-from pathlib import Path
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+DIRECTORY = "history"
 
 
-def append(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+class Store(Protocol):
+    def read_dir(self, path: str) -> dict[str, bytes]: ...
+    def write(self, files: dict[str, tuple[bytes, int]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class History:
+    records: list[dict] = field(default_factory=list)
+    skipped: int = 0  # records that could not be read
+
+    def last(self, count: int | None) -> list[dict]:
+        return self.records[-count:] if count else list(self.records)
+
+    @property
+    def note(self) -> str | None:
+        if not self.skipped:
+            return None
+        return f"skipped {self.skipped} unreadable history record{'s' if self.skipped > 1 else ''} (torn by a crash?)"
+
+
+def record_name(record: dict, now: datetime | None = None) -> str:
+    moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
+    action = "".join(c for c in str(record.get("action", "x")) if c.isalnum())[:20] or "x"
+    return f"{DIRECTORY}/{moment}-{action}-{secrets.token_hex(4)}.json"
+
+
+def append(store: Store, record: dict) -> None:
     line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        size = handle.seek(0, os.SEEK_END)
-        if size:
-            handle.seek(size - 1)
-            if handle.read(1) != b"\n":  # a line torn by a crash: end it, keep ours whole
-                line = "\n" + line
-        handle.write(line.encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
+    store.write({record_name(record): (line.encode("utf-8"), 0o600)})
 
 
-def read(path: Path, last: int | None = None) -> list[dict]:
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash mid-write; the rest stays readable
-    return records[-last:] if last else records
+def parse(files: dict[str, bytes]) -> History:
+    """Pure: the records of the history files, oldest first (the names sort by time)."""
+    records, skipped = [], 0
+    for _, content in sorted(files.items()):
+        for raw in content.split(b"\n"):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                skipped += 1
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                skipped += 1
+    return History(records=records, skipped=skipped)
+
+
+def read(store: Store) -> History:
+    return parse(store.read_dir(DIRECTORY))

@@ -72,14 +72,17 @@ def is_stale(holder: Holder, this_host: str) -> bool:
     return holder.host == this_host and process_start(holder.pid) != holder.started
 
 
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
 def me(command: str) -> Holder:
     pid = os.getpid()
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
     return Holder(
-        user=user,
+        user=current_user(),
         host=socket.gethostname(),
         pid=pid,
         started=process_start(pid) or "",
@@ -89,44 +92,57 @@ def me(command: str) -> Holder:
 
 
 class EnvironmentLock:
-    """`with EnvironmentLock(docker, project, image, "promote green", report):` …"""
+    """`with EnvironmentLock(docker, project, "promote green", report):` …
 
-    def __init__(self, docker: Docker, project: str, image: str, command: str, report) -> None:
-        self.docker, self.project, self.image, self.report = docker, project, image, report
+    Everything is done by container id, never by name: a stale lock is removed as the very
+    container that was judged stale (so two switchers taking over the same stale lock cannot
+    both win: the second one's removal finds it gone and its creation finds the first one's
+    lock), and leaving removes our own lock, never one that replaced it after an unlock.
+    """
+
+    def __init__(self, docker: Docker, project: str, command: str, report) -> None:
+        self.docker, self.project, self.report = docker, project, report
         self.holder = me(command)
-        self.name = f"{project}-switcher-lock"
+        self.name = lock_name(project)
+        self.id: str | None = None
 
     def __enter__(self) -> EnvironmentLock:
         labels = self.holder.labels(self.project)
-        if self.docker.create_marker(self.name, self.image, labels):
-            return self
-        current = self.docker.marker_labels(self.name)
-        if current is None:  # released between our two calls
-            if self.docker.create_marker(self.name, self.image, labels):
+        for _ in range(3):
+            self.id = self.docker.create_marker(self.name, labels)
+            if self.id is not None:
                 return self
-            current = self.docker.marker_labels(self.name) or {}
-        holder = Holder.from_labels(current)
-        if not is_stale(holder, self.holder.host):
-            raise LockHeld(
-                f"{self.project} is locked by {holder.describe()}; if that switcher is gone, `switcher unlock`"
-            )
-        self.report(f"taking over a stale lock: {holder.describe()} did not finish (that process is gone)")
-        self.docker.remove_marker(self.name)
-        if not self.docker.create_marker(self.name, self.image, labels):
-            raise LockHeld(f"{self.project} was locked by another switcher just now; try again")
-        return self
+            current = self.docker.marker(self.name)
+            if current is None:
+                continue  # released between our two calls
+            stale_id, stale_labels = current
+            holder = Holder.from_labels(stale_labels)
+            if not is_stale(holder, self.holder.host):
+                raise LockHeld(
+                    f"{self.project} is locked by {holder.describe()}; if that switcher is gone, `switcher unlock`"
+                )
+            if self.docker.remove_container_id(stale_id):
+                self.report(f"took over a stale lock: {holder.describe()} did not finish (that process is gone)")
+            # Gone already means another switcher removed it first; either way, try to create ours.
+        raise LockHeld(f"{self.project} was locked by another switcher just now; try again")
 
     def __exit__(self, *exc_info: object) -> None:
-        self.docker.remove_marker(self.name)
+        if self.id is not None:
+            self.docker.remove_container_id(self.id)
+
+
+def lock_name(project: str) -> str:
+    return f"{project}-switcher-lock"
 
 
 def read_lock(docker: Docker, project: str) -> Holder | None:
-    labels = docker.marker_labels(f"{project}-switcher-lock")
-    return None if labels is None else Holder.from_labels(labels)
+    found = docker.marker(lock_name(project))
+    return None if found is None else Holder.from_labels(found[1])
 
 
 def break_lock(docker: Docker, project: str) -> Holder | None:
-    holder = read_lock(docker, project)
-    if holder is not None:
-        docker.remove_marker(f"{project}-switcher-lock")
-    return holder
+    found = docker.marker(lock_name(project))
+    if found is None:
+        return None
+    docker.remove_container_id(found[0])
+    return Holder.from_labels(found[1])

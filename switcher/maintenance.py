@@ -2,7 +2,7 @@
 
 Pure: `render_page` and `state_json` make what `MaintenanceSwitch` writes into the lb-live
 volume with docker exec: the page first, then the state file (nginx's flag), each by an atomic
-rename; off removes the state file first. No nginx reload, so no request is dropped.
+rename; off removes the state file and leaves the page. No nginx reload, so no request is dropped.
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ class MaintenanceSwitch:
             self._write(PAGE_FILE, render_page(self.page_of(release), current.get("message")))
 
     def turn_off(self) -> None:
-        code, output = self.docker.exec_output(self.lb, ["rm", "-f", STATE_FILE, PAGE_FILE])
+        """Remove the state file only: a request that saw it a moment ago still finds its page
+        (removing both raced with it: an nginx 404 under load). `on` overwrites the page."""
+        code, output = self.docker.exec_output(self.lb, ["rm", "-f", STATE_FILE])
         if code != 0:
             raise SwitcherError(f"could not turn maintenance off: {output.strip()[:200]}")
 

@@ -3,8 +3,8 @@ the site's real Host header (so ALLOWED_HOSTS is exercised) and verified TLS."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -13,15 +13,20 @@ from switcher.config import Environment
 
 
 class _HostAdapter(HTTPAdapter):
-    """Connect to 127.0.0.1 but verify the certificate for the site's host name (SNI too)."""
+    """Connect to 127.0.0.1 but verify the certificate for the site's host name (SNI too),
+    against `trusted` (PEM) when given, else the system's CAs."""
 
-    def __init__(self, host: str) -> None:
-        self.host = host
+    def __init__(self, host: str, trusted: bytes | None) -> None:
+        self.host, self.trusted = host, trusted
         super().__init__(max_retries=0)
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         kwargs["server_hostname"] = self.host
         kwargs["assert_hostname"] = self.host
+        if self.trusted is not None:
+            context = ssl.create_default_context()
+            context.load_verify_locations(cadata=self.trusted.decode("ascii", "replace"))
+            kwargs["ssl_context"] = context
         super().init_poolmanager(*args, **kwargs)
 
 
@@ -33,14 +38,15 @@ class Answer:
 
 
 class SiteProbe:
-    def __init__(self, env: Environment, tls_dir: Path, timeout: float = 5) -> None:
+    def __init__(self, env: Environment, certificate: bytes | None, timeout: float = 5) -> None:
+        """`certificate`: the environment's self-signed one, trusted as it is; with the user's
+        own certificate (TLS_CERT) the system's CAs decide."""
         self.env, self.timeout = env, timeout
-        self.host = env.site_hosts[0]
+        self.host = next((h for h in env.site_hosts if not h.startswith("*.")), "localhost")
         self.session = requests.Session()
         self.session.trust_env = False
-        # Our self-signed certificate, or the user's, verified against the system's CAs.
-        self.session.verify = True if env.tls_cert else str(tls_dir / "cert.pem")
-        self.session.mount("https://", _HostAdapter(self.host))
+        self.session.verify = True
+        self.session.mount("https://", _HostAdapter(self.host, None if env.tls_cert else certificate))
         self.session.headers["Host"] = self.host
         self.session.headers["User-Agent"] = "switcher-probe"
 

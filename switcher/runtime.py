@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import socket
+import tarfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -12,6 +16,9 @@ import requests
 
 from switcher.config import PROJECT_LABEL, RELEASE_LABEL, SERVICE_LABEL
 from switcher.errors import DockerUnavailable
+
+# Created, never started containers (the lock, the store) are made from this empty image.
+MARKER_IMAGE = "switcher-marker:empty"
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class ContainerInfo:
     health: str  # healthy, unhealthy, starting, or none (no health check)
     release: str | None
     health_log: tuple[str, ...] = ()
+    config_hash: str = ""  # compose's hash of the service definition it was made from
 
 
 @contextmanager
@@ -34,6 +42,16 @@ def _docker_errors(action: str) -> Iterator[None]:
         if isinstance(error, docker.errors.APIError):
             raise
         raise DockerUnavailable(f"cannot reach the Docker daemon while {action}: {_short(error)}") from None
+
+
+def _demultiplex(stream: bytes) -> str:
+    """The text of Docker's multiplexed stdout/stderr stream (8-byte frame headers)."""
+    out, at = [], 0
+    while at + 8 <= len(stream):
+        size = int.from_bytes(stream[at + 4 : at + 8], "big")
+        out.append(stream[at + 8 : at + 8 + size])
+        at += 8 + size
+    return b"".join(out).decode("utf-8", "replace")
 
 
 def _short(error: Exception) -> str:
@@ -75,6 +93,7 @@ class Docker:
             health=health.get("Status", "none"),
             release=labels.get(RELEASE_LABEL),
             health_log=log,
+            config_hash=labels.get("com.docker.compose.config-hash", ""),
         )
 
     def exec_status(self, container_name: str, command: list[str]) -> int:
@@ -86,6 +105,35 @@ class Docker:
         with _docker_errors("running a command in a container"):
             result = self.client.containers.get(container_name).exec_run(command, user=user)
             return result.exit_code, result.output.decode("utf-8", "replace")
+
+    def exec_with_input(self, container_name: str, command: list[str], data: bytes) -> tuple[int, str]:
+        """Run a command in a running container with `data` on its stdin (for secrets: never
+        on a command line, so never in a process list). Exit code and output."""
+        with _docker_errors("running a command in a container"):
+            api = self.client.api
+            container = self.client.containers.get(container_name)
+            exec_id = api.exec_create(container.id, command, stdin=True, stdout=True, stderr=True)["Id"]
+            sock = api.exec_start(exec_id, socket=True)
+            raw = getattr(sock, "_sock", sock)
+            raw.sendall(data)
+            raw.shutdown(socket.SHUT_WR)
+            chunks = []
+            while True:
+                chunk = raw.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            raw.close()
+            code = api.exec_inspect(exec_id).get("ExitCode")
+            return (code if code is not None else -1), _demultiplex(b"".join(chunks))
+
+    def inspect(self, name: str) -> dict:
+        """Docker's whole description of a container (empty when there is none)."""
+        with _docker_errors("inspecting a container"):
+            try:
+                return dict(self.client.containers.get(name).attrs)
+            except docker.errors.NotFound:
+                return {}
 
     def container(self, name: str) -> ContainerInfo | None:
         with _docker_errors("inspecting a container"):
@@ -110,25 +158,107 @@ class Docker:
                 return ""
             return raw.decode("utf-8", "replace")
 
-    # -- markers: created, never started containers whose name and labels carry state --------
-    def create_marker(self, name: str, image: str, labels: dict[str, str]) -> bool:
-        """Create the marker; False when one of that name exists already (atomic in Docker)."""
-        with _docker_errors("creating a lock"):
+    # -- markers: created, never started containers whose name, labels and volumes carry state -
+    def marker_image(self) -> str:
+        """An image with no files at all, for containers that are created and never started.
+
+        Made locally from an empty archive, so the lock and the store depend on no release.
+        """
+        with _docker_errors("making the marker image"):
             try:
-                self.client.containers.create(image, ["true"], name=name, labels=labels, network_disabled=True)
-                return True
+                self.client.images.get(MARKER_IMAGE)
+            except docker.errors.ImageNotFound:
+                repository, tag = MARKER_IMAGE.split(":")
+                empty = io.BytesIO()
+                tarfile.open(fileobj=empty, mode="w").close()
+                self.client.api.import_image_from_data(
+                    empty.getvalue(), repository=repository, tag=tag, changes=['LABEL io.switcher.role="marker"']
+                )
+            return MARKER_IMAGE
+
+    def create_marker(self, name: str, labels: dict[str, str], volumes: dict[str, str] | None = None) -> str | None:
+        """Create the marker and return its id; None when one of that name exists (atomic in Docker)."""
+        image = self.marker_image()
+        mounts = {volume: {"bind": path, "mode": "rw"} for volume, path in (volumes or {}).items()}
+        with _docker_errors("creating a marker container"):
+            try:
+                return self.client.containers.create(
+                    image, ["none"], name=name, labels=labels, volumes=mounts, network_disabled=True
+                ).id
             except docker.errors.APIError as error:
                 if error.status_code == 409:
-                    return False
+                    return None
                 raise
 
-    def marker_labels(self, name: str) -> dict[str, str] | None:
-        with _docker_errors("reading a lock"):
+    def marker(self, name: str) -> tuple[str, dict[str, str]] | None:
+        """The id and labels of the container of that name, or None."""
+        with _docker_errors("reading a marker container"):
             try:
-                return dict(self.client.containers.get(name).labels)
+                container = self.client.containers.get(name)
             except docker.errors.NotFound:
                 return None
+            return container.id, dict(container.labels)
 
-    def remove_marker(self, name: str) -> None:
-        with _docker_errors("removing a lock"), suppress(docker.errors.NotFound):
-            self.client.containers.get(name).remove(force=True)
+    def remove_container_id(self, container_id: str) -> bool:
+        """Remove exactly that container (not whatever now has its name); False when it is gone."""
+        with _docker_errors("removing a container"):
+            try:
+                self.client.api.remove_container(container_id, force=True)
+                return True
+            except docker.errors.NotFound:
+                return False
+
+    # -- volumes and their files, read and written through a (never started) holder ---------
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
+        with _docker_errors("creating a volume"):
+            try:
+                self.client.volumes.get(name)
+            except docker.errors.NotFound:
+                self.client.volumes.create(name, labels=labels)
+
+    def volumes_labelled(self, label: str) -> list[str]:
+        with _docker_errors("listing volumes"):
+            return [volume.name for volume in self.client.volumes.list(filters={"label": label})]
+
+    def remove_volume(self, name: str) -> None:
+        with _docker_errors("removing a volume"), suppress(docker.errors.NotFound):
+            self.client.volumes.get(name).remove()
+
+    def read_files(self, container: str, path: str) -> dict[str, bytes] | None:
+        """The regular files under `path` in the container (a file or a directory), by their path
+        relative to `path`'s parent; None when `path` does not exist. Works on stopped containers."""
+        with _docker_errors("reading files"):
+            try:
+                chunks, _ = self.client.containers.get(container).get_archive(path)
+                data = b"".join(chunks)
+            except docker.errors.NotFound:
+                return None
+        files = {}
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            for member in archive.getmembers():
+                if member.isfile():
+                    handle = archive.extractfile(member)
+                    files[member.name] = handle.read() if handle else b""
+        return files
+
+    def write_files(self, container: str, directory: str, files: dict[str, tuple[bytes, int]]) -> None:
+        """Write files (relative name -> (content, mode)) under `directory`, which must exist.
+
+        A name ending in "/" is a directory of that mode. Owner root: whoever reads them is root
+        in its container (nginx's master, switcher) or gets them through switcher.
+        """
+        archive = io.BytesIO()
+        now = time.time()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for name, (content, mode) in files.items():
+                info = tarfile.TarInfo(name.rstrip("/") or ".")
+                info.mode, info.mtime = mode, now
+                if name.endswith("/"):
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+                else:
+                    info.size = len(content)
+                    tar.addfile(info, io.BytesIO(content))
+        with _docker_errors("writing files"):
+            if not self.client.containers.get(container).put_archive(directory, archive.getvalue()):
+                raise DockerUnavailable(f"Docker refused to write files into {container}:{directory}")

@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from switcher.colors import read_record, ready, refusal, write_record
 from switcher.compose import Compose, Releases, compose_variables
 from switcher.config import COLORS, CRON_STOPPED_FLAG, Environment, Paths
-from switcher.credentials import ensure_credentials, read_credentials
-from switcher.errors import NotFound, SwitcherError, Unhealthy
+from switcher.credentials import GENERATED, ensure_credentials
+from switcher.drift import differences
+from switcher.errors import NotFound, Refused, SwitcherError, Unhealthy
+from switcher.lock import EnvironmentLock
 from switcher.runtime import ContainerInfo, Docker
 from switcher.state import StackStatus, by_service, read_green_flag, read_status
-from switcher.tls import ensure_tls
+from switcher.store import EnvironmentStore, import_local_state
+from switcher.tls import ensure_tls, user_files
 
 Report = Callable[[str], None]
 SITE_SERVICES = tuple(f"app-{color}" for color in COLORS)
@@ -64,31 +68,46 @@ def plan_up(env: Environment, containers: list[ContainerInfo], green_flag: bool 
     return UpPlan(releases=releases, live=live, images=images, notes=notes)
 
 
+STACK_SERVICES = ("db", "memcached", "lb")
+
+
 class Stack:
     """One environment's stack, driven through compose."""
 
-    def __init__(self, paths: Paths, env: Environment, docker: Docker) -> None:
-        self.paths, self.env, self.docker = paths, env, docker
-        self.state_dir = paths.env_state_dir(env.name)
+    def __init__(self, paths: Paths, env: Environment, docker: Docker, store: EnvironmentStore) -> None:
+        self.paths, self.env, self.docker, self.store = paths, env, docker, store
 
     def compose(self, releases: Releases, credentials: dict[str, str], task_release: str | None = None) -> Compose:
-        variables = compose_variables(self.env, releases, self.state_dir / "tls", credentials, task_release)
+        variables = compose_variables(self.env, releases, credentials, task_release)
         return Compose(self.paths, self.env, variables)
 
     def up(self, requested: str, report: Report) -> StackStatus:
+        with EnvironmentLock(self.docker, self.env.project, "up", report):
+            self._up(requested, report)
+        self.paths.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.paths.state_dir / "current-env").write_text(self.env.name + "\n")
+        return read_status(self.env, self.docker)
+
+    def _up(self, requested: str, report: Report) -> None:
         containers = self.docker.project_containers(self.env.project)
         plan = plan_up(self.env, containers, read_green_flag(self.docker, containers), requested)
         missing = [image for image in plan.images if not self.docker.image_exists(image)]
         if missing:
             raise NotFound(f"release not built: missing image {', '.join(missing)} (run `make build RELEASE=…`)")
+        if self.env.tls_cert is not None:
+            user_files(self.env, report)  # refuses missing files before anything is made
         for note in plan.notes:
             report(note)
-        ensure_tls(self.env, self.state_dir / "tls")
-        credentials = ensure_credentials(self.state_dir / "credentials.env")
+        self.store.ensure()
+        import_local_state(self.store, self.paths.env_state_dir(self.env.name), report)
+        credentials = ensure_credentials(self.store, self.env.name)
         compose = self.compose(plan.releases, credentials)
+        self.refuse_recreating(compose, by_service(containers))
+        ensure_tls(self.env, self.store, report)
 
         report("starting db and memcached")
         self.start_services(compose, ["db", "memcached"])
+        self.apply_roles(credentials)
         live_release = plan.releases.for_color(plan.live)
         report(f"migrating the database with release {live_release}")
         self.run_task(plan.releases, credentials, live_release, ["python3", "manage.py", "migrate", "--noinput"])
@@ -97,22 +116,66 @@ class Stack:
             self.run_task(
                 plan.releases, credentials, release, ["publish-assets", "/srv/static", "/srv/maintenance"], user="0"
             )
-        report("starting lb, app-blue and app-green")
-        self.start_services(compose, ["lb", *SITE_SERVICES])
+        report("starting lb")
+        self.start_services(compose, ["lb"])
+        existing = by_service(containers)
+        colors_to_start = []
+        for color in COLORS:
+            container = existing.get(f"app-{color}")
+            reason = refusal(color, read_record(self.store, color), container.release if container else None)
+            if container is not None and reason is not None and color != plan.live:
+                report(f"app-{color} stays stopped: {reason}")
+                continue
+            colors_to_start.append(color)
+        report("starting " + " and ".join(f"app-{color}" for color in colors_to_start))
+        # Colours that exist keep their container (and settings): changing them is deploy's job.
+        self.start_services(compose, [f"app-{color}" for color in colors_to_start], no_recreate=True)
+        for color in colors_to_start:
+            if f"app-{color}" not in existing:
+                write_record(self.store, color, ready(plan.releases.for_color(color)))
         if self.cron_stopped_by_operator():
             report("cron stays stopped (`switcher cron start` starts it)")
         else:
             report(f"starting cron with release {plan.releases.cron}")
-            self.start_cron(plan.releases)
-        self.paths.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.paths.state_dir / "current-env").write_text(self.env.name + "\n")
-        return read_status(self.env, self.docker)
+            self.start_cron(plan.releases, credentials)
 
-    def start_services(self, compose: Compose, services: list[str]) -> None:
-        timeout = int(self.env.settings["HEALTH_TIMEOUT"])
-        result = compose.run(
-            ["up", "--detach", "--wait", "--wait-timeout", str(timeout), *services], check=False, timeout=timeout + 120
+    def refuse_recreating(self, compose: Compose, existing: dict[str, ContainerInfo]) -> None:
+        """Never recreate a running db, memcached or lb because a setting changed: that would
+        interrupt the site (and, with changed credentials, lock it out of its database)."""
+        running = [name for name in STACK_SERVICES if name in existing and existing[name].state == "running"]
+        if not running:
+            return
+        wanted = compose.config_hashes(running)
+        changed = [name for name in running if wanted.get(name) != existing[name].config_hash]
+        if not changed:
+            return
+        name = changed[0]
+        what = differences(compose.service_definitions().get(name, {}), self.docker.inspect(existing[name].name))
+        raise Refused(
+            f"{name} runs with other settings than {self.env.name} now asks for "
+            f"({'; '.join(what) or 'capabilities, limits or other settings'}); switcher up never recreates "
+            f"a running {name}: to apply them, `switcher down --env {self.env.name}` then "
+            f"`make up ENV={self.env.name}` (volumes are kept)"
         )
+
+    def apply_roles(self, credentials: dict[str, str]) -> None:
+        """The site's own non-superuser role and both passwords, as the store says (db-roles,
+        with the passwords on its stdin)."""
+        db = by_service(self.docker.project_containers(self.env.project)).get("db")
+        if db is None or db.state != "running":
+            raise Unhealthy("the db container is not running")
+        passwords = f"{credentials['DB_PASSWORD']}\n{credentials['DB_SUPERUSER_PASSWORD']}\n".encode()
+        code, output = self.docker.exec_with_input(db.name, ["db-roles"], passwords)
+        if code != 0:
+            last = [line for line in output.strip().splitlines() if line.strip()][-2:]
+            raise SwitcherError(f"setting the database roles failed: {' | '.join(last)}")
+
+    def start_services(self, compose: Compose, services: list[str], no_recreate: bool = False) -> None:
+        timeout = int(self.env.settings["HEALTH_TIMEOUT"])
+        args = ["up", "--detach", "--wait", "--wait-timeout", str(timeout)]
+        if no_recreate:
+            args.append("--no-recreate")
+        result = compose.run([*args, *services], check=False, timeout=timeout + 120)
         if result.returncode != 0:
             raise Unhealthy(self._unhealthy_summary(services, result.output))
 
@@ -146,8 +209,7 @@ class Stack:
             args += ["--user", user]
         result = compose.run([*args, "app-task", *command], check=False, stdin=stdin)
         if result.returncode != 0:
-            last = [line for line in result.output.strip().splitlines() if line.strip()][-3:]
-            raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {' | '.join(last)}")
+            raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {_last_lines(result.output, 3)}")
         return result.output
 
     def cron_stopped_by_operator(self) -> bool:
@@ -156,42 +218,44 @@ class Stack:
             return False
         return self.docker.exec_status(lb.name, ["test", "-f", CRON_STOPPED_FLAG]) == 0
 
-    def start_cron(self, releases: Releases) -> None:
+    def start_cron(self, releases: Releases, credentials: dict[str, str] | None = None) -> None:
         """Run cron from `releases.cron`; a cron of another release is stopped first (its running
         job may finish, up to CRON_STOP_TIMEOUT), so only one scheduler is ever active."""
-        self._cron(releases, ["up", "--detach", "--no-deps"])
+        self._cron(releases, ["up", "--detach", "--no-deps"], credentials)
 
     def create_cron_stopped(self, releases: Releases) -> None:
         """A cron container of `releases.cron` that is not started (cron was stopped by hand)."""
         self._cron(releases, ["up", "--no-start", "--no-deps", "--force-recreate"])
 
-    def _cron(self, releases: Releases, args: list[str]) -> None:
-        compose = self.compose(releases, self.credentials())
+    def _cron(self, releases: Releases, args: list[str], credentials: dict[str, str] | None = None) -> None:
+        compose = self.compose(releases, credentials or self.credentials())
         timeout = int(self.env.settings["CRON_STOP_TIMEOUT"]) + 120
         result = compose.run([*args, "cron"], check=False, timeout=timeout)
         if result.returncode != 0:
-            last = [line for line in result.output.strip().splitlines() if line.strip()][-2:]
-            raise SwitcherError(f"cron with release {releases.cron} failed: {' | '.join(last)}")
+            raise SwitcherError(f"cron with release {releases.cron} failed: {_last_lines(result.output, 2)}")
 
     def credentials(self) -> dict[str, str]:
-        return ensure_credentials(self.state_dir / "credentials.env")
+        return ensure_credentials(self.store, self.env.name, create=False)
 
     def recreate_color(self, color: str, releases: Releases) -> None:
         """(Re)create one colour's container from the compose definition, leaving all else alone."""
         compose = self.compose(releases, self.credentials())
         result = compose.run(["up", "--detach", "--no-deps", "--force-recreate", f"app-{color}"], check=False)
         if result.returncode != 0:
-            last = [line for line in result.output.strip().splitlines() if line.strip()][-2:]
-            raise SwitcherError(f"creating app-{color} failed: {' | '.join(last)}")
+            raise SwitcherError(f"creating app-{color} failed: {_last_lines(result.output, 2)}")
 
     def down(self, remove_volumes: bool, report: Report) -> None:
-        credentials = read_credentials(self.state_dir / "credentials.env") or {
-            "DJANGO_SECRET_KEY": "unused",
-            "DB_PASSWORD": "unused",
-        }
-        compose = self.compose(Releases("none", "none", "none"), credentials)
-        args = ["down", "--remove-orphans"]
-        if remove_volumes:
-            args.append("--volumes")
-        report(f"stopping project {self.env.project}" + (" and deleting its volumes" if remove_volumes else ""))
-        compose.run(args, timeout=180)
+        with EnvironmentLock(self.docker, self.env.project, "down" + (" --volumes" if remove_volumes else ""), report):
+            credentials = {key: "unused" for key in GENERATED}  # nothing is created by `down`
+            compose = self.compose(Releases("none", "none", "none"), credentials)
+            args = ["down", "--remove-orphans"]
+            if remove_volumes:
+                args.append("--volumes")
+            report(f"stopping project {self.env.project}" + (" and deleting its volumes" if remove_volumes else ""))
+            compose.run(args, timeout=180)
+            if remove_volumes:
+                self.store.remove()
+
+
+def _last_lines(output: str, count: int) -> str:
+    return " | ".join([line for line in output.strip().splitlines() if line.strip()][-count:])

@@ -1,18 +1,28 @@
-"""The lb's certificate: the user's own (copied in), or a self-signed one made once."""
+"""The lb's certificate: the user's own (TLS_CERT/TLS_KEY, read at `switcher up`) or a
+self-signed one made once, kept in the environment's tls volume (key 0600, directory 0700,
+owner root: nginx's master reads it before it starts its workers). See store.py."""
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
+import stat
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from switcher.config import Environment
 from switcher.errors import ConfigError
+from switcher.store import EnvironmentStore
 
 
 def _is_ip(host: str) -> bool:
-    return all(part.isdigit() for part in host.split(".")) and host.count(".") == 3
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def subject_alt_names(hosts: list[str]) -> str:
@@ -20,24 +30,14 @@ def subject_alt_names(hosts: list[str]) -> str:
     return ",".join(f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in names)
 
 
-def ensure_tls(env: Environment, tls_dir: Path) -> Path:
-    """Fill tls_dir with cert.pem and key.pem, the directory nginx mounts read-only."""
-    tls_dir.mkdir(parents=True, exist_ok=True)
-    cert, key = tls_dir / "cert.pem", tls_dir / "key.pem"
-    if env.tls_cert and env.tls_key:
-        for source, target in ((env.tls_cert, cert), (env.tls_key, key)):
-            if not source.is_file():
-                raise ConfigError(f"certificate file {source} does not exist")
-            shutil.copyfile(source, target)
-        key.chmod(0o644)  # nginx reads it as root before dropping privileges; the dir is private
-        return tls_dir
-    if cert.is_file() and key.is_file():
-        return tls_dir
+def self_signed(env: Environment) -> tuple[bytes, bytes]:
+    """A new self-signed certificate and key for the environment's names, made in a private
+    temporary directory (mode 0700) that is removed afterwards."""
     if shutil.which("openssl") is None:
         raise ConfigError("openssl is needed to make a self-signed certificate (or set TLS_CERT and TLS_KEY)")
-    with tempfile.TemporaryDirectory(dir=tls_dir) as scratch:
-        new_cert, new_key = Path(scratch) / "cert.pem", Path(scratch) / "key.pem"
-        subprocess.run(
+    with tempfile.TemporaryDirectory(prefix="switcher-tls-") as scratch:
+        cert, key = Path(scratch) / "cert.pem", Path(scratch) / "key.pem"
+        result = subprocess.run(
             [
                 "openssl",
                 "req",
@@ -49,19 +49,44 @@ def ensure_tls(env: Environment, tls_dir: Path) -> Path:
                 "-days",
                 "825",
                 "-keyout",
-                str(new_key),
+                str(key),
                 "-out",
-                str(new_cert),
+                str(cert),
                 "-subj",
-                f"/CN={env.site_hosts[0]}",
+                f"/CN={env.site_hosts[0].removeprefix('*.')}",
                 "-addext",
                 f"subjectAltName={subject_alt_names(env.site_hosts)}",
             ],
-            check=True,
             capture_output=True,
+            check=False,
         )
-        new_key.chmod(0o644)
-        new_key.replace(key)
-        new_cert.replace(cert)
-    tls_dir.chmod(0o700)
-    return tls_dir
+        if result.returncode != 0:
+            last = result.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+            raise ConfigError(f"openssl could not make a certificate: {' '.join(last)}")
+        return cert.read_bytes(), key.read_bytes()
+
+
+def user_files(env: Environment, report: Callable[[str], None]) -> tuple[bytes, bytes]:
+    assert env.tls_cert is not None and env.tls_key is not None
+    for setting, path in (("TLS_CERT", env.tls_cert), ("TLS_KEY", env.tls_key)):
+        if not path.is_file():
+            raise ConfigError(f"{setting} file {path} does not exist")
+    if env.tls_key.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        report(f"note: {env.tls_key} is readable by other users; `chmod 600` it")
+    return env.tls_cert.read_bytes(), env.tls_key.read_bytes()
+
+
+def ensure_tls(env: Environment, store: EnvironmentStore, report: Callable[[str], None]) -> None:
+    """The user's files when set (written again when they changed); else the stored
+    certificate; else a new self-signed one."""
+    if env.tls_cert is not None:
+        cert, key = user_files(env, report)
+        if store.read_certificate() != cert or not store.has_key():
+            store.write_certificate(cert, key)
+            report("stored the certificate from TLS_CERT/TLS_KEY")
+        return
+    if store.read_certificate() is not None and store.has_key():
+        return
+    cert, key = self_signed(env)
+    store.write_certificate(cert, key)
+    report("made a self-signed certificate")

@@ -7,6 +7,7 @@ from switcher.config import (
     load_environment,
     other_color,
     parse_env_text,
+    parse_networks,
     validate,
 )
 from switcher.errors import ConfigError, NotFound
@@ -48,12 +49,58 @@ def test_validate_fills_defaults_and_project(paths):
         ({"GUNICORN_WORKERS": "0"}, "must be a positive whole number"),
         ({"SITE_HOSTS": " , "}, "SITE_HOSTS is empty"),
         ({"TLS_CERT": "a.pem"}, "set both TLS_CERT and TLS_KEY"),
-        ({"TLS_CERT": "/nonexistent/c.pem", "TLS_KEY": "/nonexistent/k.pem"}, "TLS_CERT file /nonexistent/c.pem"),
+        ({"SITE_HOSTS": "example.org,evil.example/x"}, "'evil.example/x' is not a host name"),
+        ({"SITE_HOSTS": "exa mple.org"}, "is not a host name"),
+        ({"SITE_HOSTS": "a;b.example"}, "is not a host name"),
+        ({"SITE_HOSTS": "-bad.example"}, "is not a host name"),
+        ({"SITE_HOSTS": "x" * 64 + ".example"}, "is not a host name"),
+        ({"SITE_HOSTS": "${SECRET}"}, "is not a host name"),
+        ({"TRUSTED_PROXIES": "10.0.0.1,"}, None),  # a trailing comma is just a separator
+        ({"TRUSTED_PROXIES": "10.0.0.300"}, "TRUSTED_PROXIES entry '10.0.0.300' is not an IP address"),
+        ({"TRUSTED_PROXIES": "proxy.example"}, "is not an IP address or CIDR network"),
+        ({"DB_USER": "postgres"}, "must not be the superuser"),
+        ({"DB_NAME": "site; DROP"}, "must be lower-case letters"),
+        ({"IMAGE_PREFIX": "Bad Prefix"}, "not a Docker repository path"),
+        ({"DJANGO_DEBUG": "yes"}, "must be 0 or 1"),
+        ({"HTTP_PORT": "8\uff10"}, "is not a port number"),  # a full-width digit
+        ({"WRITE_RATE_LIMIT": "0"}, "must be a positive whole number"),
+        ({"SETTINGS_MODULE": "site.settings; rm -rf /"}, "is not a Python module path"),
+        ({"SETTINGS_MODULE": "site.settings_integration"}, None),
     ],
 )
 def test_validate_refuses_bad_settings(paths, values, message):
+    if message is None:
+        validate("x", values, "f", paths.root)
+        return
     with pytest.raises(ConfigError, match=message):
         validate("x", values, "f", paths.root)
+
+
+def test_host_names_and_networks_are_normalised(paths):
+    env = validate(
+        "x",
+        {"SITE_HOSTS": " www.example.org, *.example.org ,10.0.0.5,::1", "TRUSTED_PROXIES": "10.0.0.7, 10.1.0.0/16"},
+        "f",
+        paths.root,
+    )
+    assert env.site_hosts == ["www.example.org", "*.example.org", "10.0.0.5", "::1"]
+    assert env.trusted_proxies == ["10.0.0.7/32", "10.1.0.0/16"]
+
+
+@pytest.mark.parametrize("bad", ["", " ", "everyone", "10.0.0.0/33", "10.0.0.1/8/8", "1.2.3.4 5.6.7.8"])
+def test_allowed_networks_refuse_anything_but_addresses(bad):
+    with pytest.raises(ConfigError, match="is not an IP address or CIDR network"):
+        parse_networks([bad], "--allow")
+    assert parse_networks(["203.0.113.7", "203.0.113.0/24", "2001:db8::1/64"], "--allow") == [
+        "203.0.113.7/32",
+        "203.0.113.0/24",
+        "2001:db8::/64",
+    ]
+
+
+def test_certificate_files_are_checked_when_read_not_when_configured(paths):
+    env = validate("x", {"TLS_CERT": "/nonexistent/c.pem", "TLS_KEY": "/nonexistent/k.pem"}, "f", paths.root)
+    assert env.tls_cert is not None, "other commands work from a checkout without the files (see test_secrets_and_tls)"
 
 
 def test_user_certificate_paths_resolve_against_the_project(paths, tmp_path):
@@ -90,8 +137,9 @@ def test_malformed_env_file_is_a_config_error(paths, write_env):
 
 def test_release_ids_and_colours_are_checked():
     assert check_release("1.2.3-rc1") == "1.2.3-rc1"
-    with pytest.raises(NotFound):
-        check_release("no/slash")
+    for bad in ("no/slash", "v1\n", "v1\nv2", "", ".hidden", "-x", "a" * 129):
+        with pytest.raises(NotFound, match="not a valid release id"):
+            check_release(bad)
     assert other_color("blue") == "green"
     with pytest.raises(NotFound, match="unknown colour 'red'"):
         other_color("red")

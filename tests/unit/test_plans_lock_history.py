@@ -5,8 +5,10 @@ import pytest
 from switcher import history
 from switcher.config import LIVE_FLAG
 from switcher.errors import LockHeld
-from switcher.lock import EnvironmentLock, Holder, is_stale, me, process_start
+from switcher.lock import EnvironmentLock, Holder, break_lock, is_stale, me, process_start
 from switcher.plans import deploy_plan, format_plan, promote_plan, retained_releases
+
+from .fakes import FakeDocker, MemoryStore
 
 
 def names(steps):
@@ -56,49 +58,97 @@ def test_staleness_is_known_only_on_this_host():
     assert is_stale(reused, alive.host)
 
 
-class FakeMarkers:
-    """In-memory stand-in for the Docker markers the lock uses."""
-
-    def __init__(self):
-        self.markers: dict[str, dict[str, str]] = {}
-
-    def create_marker(self, name, image, labels):
-        if name in self.markers:
-            return False
-        self.markers[name] = labels
-        return True
-
-    def marker_labels(self, name):
-        return self.markers.get(name)
-
-    def remove_marker(self, name):
-        self.markers.pop(name, None)
+def dead_holder() -> Holder:
+    return Holder("u", me("x").host, 2**22 + 12345, "1", "promote", "t")
 
 
 def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one():
-    docker, said = FakeMarkers(), []
+    docker, said = FakeDocker([]), []
     with (
-        EnvironmentLock(docker, "p", "img", "promote", said.append),
+        EnvironmentLock(docker, "p", "promote", said.append),
         pytest.raises(LockHeld, match=r"locked by `promote` by .* since"),
     ):
-        EnvironmentLock(docker, "p", "img", "deploy r2", said.append).__enter__()
+        EnvironmentLock(docker, "p", "deploy r2", said.append).__enter__()
     assert docker.markers == {}
-    dead = Holder("u", me("x").host, 2**22 + 12345, "1", "promote", "t")
-    docker.markers["p-switcher-lock"] = dead.labels("p")
-    with EnvironmentLock(docker, "p", "img", "promote", said.append):
-        assert Holder.from_labels(docker.markers["p-switcher-lock"]).pid == os.getpid()
-    assert "taking over a stale lock" in said[0]
+    docker.markers["p-switcher-lock"] = ("stale-id", dead_holder().labels("p"))
+    with EnvironmentLock(docker, "p", "promote", said.append):
+        assert Holder.from_labels(docker.markers["p-switcher-lock"][1]).pid == os.getpid()
+    assert "took over a stale lock" in said[0]
+    assert docker.markers == {}
 
 
-def test_history_appends_and_skips_torn_lines(tmp_path):
-    path = tmp_path / "h" / "history.jsonl"
-    history.append(path, {"action": "deploy", "n": 1})
-    with open(path, "a") as handle:
-        handle.write('{"torn": ')
-    history.append(path, {"action": "promote", "n": 2})
-    assert [r.get("n") for r in history.read(path)] == [1, 2]
-    assert history.read(path, last=1) == [{"action": "promote", "n": 2}]
-    assert history.read(tmp_path / "none.jsonl") == []
+class Interleaving(FakeDocker):
+    """Two switchers judge the same stale lock; the other one removes it and takes the lock
+    between our reading it and our removing it."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.markers["p-switcher-lock"] = ("stale-id", dead_holder().labels("p"))
+        self.other: EnvironmentLock | None = None
+
+    def remove_container_id(self, container_id: str) -> bool:
+        if self.other is None and container_id == "stale-id":
+            self.other = EnvironmentLock(FakeDockerView(self), "p", "deploy r9", lambda _: None)
+            self.other.__enter__()  # the other switcher: removes the stale lock and creates its own
+        return super().remove_container_id(container_id)
+
+
+class FakeDockerView:
+    """The same markers, seen by the other switcher (without the interleaving hook)."""
+
+    def __init__(self, docker: FakeDocker) -> None:
+        self.docker = docker
+
+    def create_marker(self, name, labels, volumes=None):
+        return self.docker.create_marker(name, labels)
+
+    def marker(self, name):
+        return self.docker.marker(name)
+
+    def remove_container_id(self, container_id):
+        return FakeDocker.remove_container_id(self.docker, container_id)
+
+
+def test_two_switchers_taking_over_one_stale_lock_cannot_both_hold_it():
+    docker = Interleaving()
+    with pytest.raises(LockHeld, match="locked by `deploy r9`"):
+        EnvironmentLock(docker, "p", "promote", lambda _: None).__enter__()
+    assert docker.other is not None
+    held_id, labels = docker.markers["p-switcher-lock"]
+    assert Holder.from_labels(labels).command == "deploy r9", "the winner's lock must survive the loser"
+    assert held_id == docker.other.id
+
+
+def test_leaving_removes_only_our_own_lock():
+    docker = FakeDocker([])
+    lock = EnvironmentLock(docker, "p", "promote", lambda _: None).__enter__()
+    break_lock(docker, "p")  # an operator's `switcher unlock` …
+    replacement = EnvironmentLock(docker, "p", "deploy r2", lambda _: None).__enter__()  # … and a new holder
+    lock.__exit__(None, None, None)
+    assert docker.markers["p-switcher-lock"][0] == replacement.id
+
+
+def test_history_appends_and_skips_torn_records():
+    store = MemoryStore()
+    history.append(store, {"action": "deploy", "n": 1, "release": "café"})
+    record = '{"action": "promote", "release": "café"}'.encode()
+    store.write({"history/20990101T000000.000000Z-promote-torn.json": (record[: record.index(b"\xc3") + 1], 0o600)})
+    store.write({"history/20990101T000000.000001Z-x-torn.json": (b'{"torn": ', 0o600)})
+    store.write({"history/20990101T000000.000002Z-x-list.json": (b"[1, 2]\n", 0o600)})
+    history.append(store, {"action": "promote", "n": 2})
+    found = history.read(store)
+    assert [r.get("n") for r in found.records] == [1, 2]
+    assert found.skipped == 3 and "skipped 3 unreadable" in found.note
+    assert found.last(1) == [found.records[-1]]
+    assert history.read(MemoryStore()).records == []
+
+
+def test_history_reads_a_history_file_imported_from_a_checkout():
+    store = MemoryStore()
+    store.write({"history/00000000T000000.000000Z-imported.jsonl": (b'{"n": 1}\n{"n": 2}\n{"to', 0o600)})
+    history.append(store, {"n": 3})
+    found = history.read(store)
+    assert [r["n"] for r in found.records] == [1, 2, 3] and found.skipped == 1
 
 
 def test_retained_releases_keep_the_running_ones_then_the_newest():

@@ -1,49 +1,73 @@
+import json
+import os
 import stat
+import subprocess
 
-from switcher.credentials import ensure_credentials, read_credentials
+import pytest
+
+from switcher.config import validate
+from switcher.credentials import FILE, ensure_credentials
+from switcher.errors import ConfigError, NotFound
 from switcher.tls import ensure_tls, subject_alt_names
 
+from .conftest import ROOT
+from .fakes import MemoryStore
 
-def test_credentials_are_made_once_and_private(tmp_path):
-    path = tmp_path / "env" / "credentials.env"
-    first = ensure_credentials(path)
-    assert set(first) == {"DJANGO_SECRET_KEY", "DB_PASSWORD", "MAINTENANCE_TOKEN"}
+
+def test_credentials_are_made_once_private_and_the_superuser_has_its_own():
+    store = MemoryStore()
+    with pytest.raises(NotFound, match="no credentials yet"):
+        ensure_credentials(store, "x", create=False)
+    first = ensure_credentials(store, "x")
+    assert set(first) == {"DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_SUPERUSER_PASSWORD", "MAINTENANCE_TOKEN"}
     assert len(first["DJANGO_SECRET_KEY"]) >= 50
-    assert ensure_credentials(path) == first == read_credentials(path)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert first["DB_SUPERUSER_PASSWORD"] != first["DB_PASSWORD"]
+    assert store.files[FILE][1] == 0o600
+    assert ensure_credentials(store, "x") == first == ensure_credentials(store, "x", create=False)
+
+
+def test_a_secret_added_later_is_generated_and_the_others_kept():
+    store = MemoryStore()
+    store.write({FILE: (b"DJANGO_SECRET_KEY=k\nDB_PASSWORD=p\nMAINTENANCE_TOKEN=t\n", 0o600)})
+    values = ensure_credentials(store, "x", create=False)
+    assert (values["DJANGO_SECRET_KEY"], values["DB_PASSWORD"]) == ("k", "p")
+    assert values["DB_SUPERUSER_PASSWORD"] and values["DB_SUPERUSER_PASSWORD"] != "p"
+    assert b"DB_SUPERUSER_PASSWORD=" in store.read(FILE)
 
 
 def test_subject_alt_names_cover_site_hosts_and_loopback():
     assert subject_alt_names(["example.org", "10.1.2.3"]) == ("DNS:example.org,IP:10.1.2.3,DNS:localhost,IP:127.0.0.1")
+    assert "IP:2001:db8::1" in subject_alt_names(["2001:db8::1"])
 
 
-def test_self_signed_certificate_is_made_once_and_user_certificates_are_copied(tmp_path):
-    import subprocess
-
-    from switcher.config import validate
-
-    from .conftest import ROOT
-
+def test_self_signed_certificate_is_made_once_with_a_private_key(tmp_path):
     env = validate("x", {"SITE_HOSTS": "example.org"}, "f", ROOT)
-    tls_dir = tmp_path / "tls"
-    ensure_tls(env, tls_dir)
-    first = (tls_dir / "cert.pem").read_bytes()
+    store, said = MemoryStore(), []
+    ensure_tls(env, store, said.append)
+    cert, key_mode = store.tls["cert.pem"][0], store.tls["key.pem"][1]
+    assert key_mode == 0o600
     text = subprocess.run(
-        ["openssl", "x509", "-noout", "-ext", "subjectAltName"],
-        input=first,
-        capture_output=True,
-        check=True,
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName"], input=cert, capture_output=True, check=True
     ).stdout.decode()
     assert "DNS:example.org" in text and "IP Address:127.0.0.1" in text
-    ensure_tls(env, tls_dir)
-    assert (tls_dir / "cert.pem").read_bytes() == first, "an existing certificate must be kept"
+    ensure_tls(env, store, said.append)
+    assert store.tls["cert.pem"][0] == cert, "an existing certificate must be kept"
+    assert not [p for p in os.listdir("/tmp") if p.startswith("switcher-tls-")], "the scratch directory is removed"
 
+
+def test_user_certificate_is_stored_private_and_refused_when_missing(tmp_path):
     (tmp_path / "mine.pem").write_text("CERT")
     (tmp_path / "mine.key").write_text("KEY")
+    (tmp_path / "mine.key").chmod(0o644)
     own = validate("y", {"TLS_CERT": str(tmp_path / "mine.pem"), "TLS_KEY": str(tmp_path / "mine.key")}, "f", ROOT)
-    ensure_tls(own, tls_dir)
-    assert (tls_dir / "cert.pem").read_text() == "CERT"
-    assert (tls_dir / "key.pem").read_text() == "KEY"
+    store, said = MemoryStore(), []
+    ensure_tls(own, store, said.append)
+    assert store.tls == {"cert.pem": (b"CERT", 0o644), "key.pem": (b"KEY", 0o600)}
+    assert any("chmod 600" in line for line in said), "a world-readable key of the user's is pointed out"
+    gone = validate("z", {"TLS_CERT": str(tmp_path / "no.pem"), "TLS_KEY": str(tmp_path / "no.key")}, "f", ROOT)
+    with pytest.raises(ConfigError, match=r"TLS_CERT file .*no\.pem does not exist"):
+        ensure_tls(gone, MemoryStore(), said.append)
+    assert stat.S_IMODE((tmp_path / "mine.key").stat().st_mode) == 0o644, "the user's own file is left alone"
 
 
 def test_maintenance_page_carries_the_escaped_message():
@@ -53,7 +77,5 @@ def test_maintenance_page_carries_the_escaped_message():
     assert render_page(page, None) == page
     assert '<p class="maintenance-message">DB &lt;upgrade&gt;</p>\n</body>' in render_page(page, "DB <upgrade>")
     assert render_page(f"<p>{MESSAGE_MARK}</p>", "x") == '<p><p class="maintenance-message">x</p></p>'
-    import json
-
-    state = json.loads(state_json("t", "m", 60, ["10.0.0.1"], "r1"))
+    state = json.loads(state_json("t", "m", 60, ["10.0.0.1/32"], "r1"))
     assert state["on"] is True and state["retry_after"] == 60 and state["token"] == "t"

@@ -73,5 +73,5 @@ def test_cutover_keeps_every_running_release_when_it_overrides_one(tmp_path):
             ]
 
     cutover = Cutover(Paths(ROOT, tmp_path, tmp_path), ENV, RunningStack(), print)
-    releases = cutover._releases(green="r3")
+    releases = cutover.releases(green="r3")
     assert (releases.blue, releases.green, releases.stack, releases.cron) == ("r1", "r3", "r0", "r1")
