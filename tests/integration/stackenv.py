@@ -4,6 +4,7 @@ random 127.0.0.1 ports, a free subnet, its own state dir) and ways to drive and 
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 import json
 import os
@@ -11,6 +12,8 @@ import random
 import socket
 import subprocess
 import sys
+import tarfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -131,11 +134,26 @@ class StackEnv:
 
     @property
     def cert(self) -> Path:
-        return self.directory / "state" / self.name / "tls" / "cert.pem"
+        """The environment's certificate, read from its store (the lb's tls volume)."""
+        path = self.directory / "cert.pem"
+        if path.is_file():  # made once per environment; load threads read it meanwhile
+            return path
+        chunks, _ = self.client.containers.get(f"{self.project}-switcher-store").get_archive("/tls/cert.pem")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            handle = archive.extractfile(archive.getmembers()[0])
+            assert handle is not None
+            temporary = path.with_suffix(f".{threading.get_ident()}.tmp")
+            temporary.write_bytes(handle.read())
+        temporary.replace(path)
+        return path
+
+    @property
+    def bind_address(self) -> str:
+        return self.settings.get("BIND_ADDRESS", "127.0.0.1")
 
     @property
     def live_url(self) -> str:
-        return f"https://127.0.0.1:{self.settings['HTTPS_PORT']}"
+        return f"https://{self.bind_address}:{self.settings['HTTPS_PORT']}"
 
     @property
     def preview_url(self) -> str:
@@ -143,7 +161,7 @@ class StackEnv:
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings['HTTP_PORT']}"
+        return f"http://{self.bind_address}:{self.settings['HTTP_PORT']}"
 
     # -- driving it ---------------------------------------------------------------------------
     def switcher(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
@@ -155,7 +173,13 @@ class StackEnv:
             **env,
         }
         return subprocess.run(
-            [str(SWITCHER), *args], env=process_env, capture_output=True, text=True, timeout=timeout, check=False
+            [str(SWITCHER), *args],
+            env=process_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
 
     def up(self) -> subprocess.CompletedProcess:
@@ -199,8 +223,8 @@ class StackEnv:
         raise AssertionError(f"{service} not healthy after {deadline} s")
 
     def memcached_stats(self) -> dict[str, int]:
-        script = "exec 3<>/dev/tcp/127.0.0.1/11211; printf 'stats\\r\\nquit\\r\\n' >&3; cat <&3"
-        output = self.exec("memcached", ["bash", "-c", script])
+        script = "printf 'stats\\r\\nquit\\r\\n' | nc -N -U /run/memcached/memcached.sock"
+        output = self.exec("memcached", ["sh", "-c", script])
         stats = {}
         for line in output.splitlines():
             parts = line.split()
@@ -224,20 +248,23 @@ class StackEnv:
         ours = {"label": f"io.switcher.project={self.project}"}
         containers = self.client.containers.list(all=True, filters=flt)
         containers += self.client.containers.list(all=True, filters=ours)
+        volumes = self.client.volumes.list(filters=flt) + self.client.volumes.list(filters=ours)
         return {
             "containers": sorted({c.name for c in containers}),
-            "volumes": [v.name for v in self.client.volumes.list(filters=flt)],
+            "volumes": sorted({v.name for v in volumes}),
             "networks": [n.name for n in self.client.networks.list(filters=flt)],
         }
 
     def destroy(self) -> None:
         """Remove everything of this project, also when switcher down itself fails."""
-        self.switcher("down", "--env", self.name, "--volumes", timeout=300)
+        self.switcher("down", "--env", self.name, "--volumes", "--yes", timeout=300)
         flt = {"label": f"{LABEL}={self.project}"}
-        for labels in (flt, {"label": f"io.switcher.project={self.project}"}):  # also a lock left behind
+        ours = {"label": f"io.switcher.project={self.project}"}
+        for labels in (flt, ours):  # also a lock, a store or a test's own container left behind
             for container in self.client.containers.list(all=True, filters=labels):
                 container.remove(force=True, v=True)
-        for volume in self.client.volumes.list(filters=flt):
-            volume.remove(force=True)
+        for labels in (flt, ours):
+            for volume in self.client.volumes.list(filters=labels):
+                volume.remove(force=True)
         for network in self.client.networks.list(filters=flt):
             network.remove()

@@ -92,3 +92,11 @@ def test_it_survives_an_lb_restart_and_a_deploy_and_promote(site, maintenance_of
     with site.session() as http:
         assert http.get(site.live_url + "/", timeout=10).status_code == 200
     assert site.status()["maintenance"] is None
+
+
+def test_the_reproduced_bypass_by_header_is_closed(site, maintenance_off):
+    """Issue #7: `--allow 203.0.113.7`, then a request claiming that address in X-Real-IP got 200."""
+    ok(site.switcher("maintenance", "on", "--env", site.name, "--allow", "203.0.113.7"))
+    forged = {"X-Real-IP": "203.0.113.7", "X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7"}
+    with site.session() as http:
+        assert http.get(site.live_url + "/", headers=forged, timeout=10).status_code == 503

@@ -46,7 +46,10 @@ def third_release(release, client, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, release, client, next_release):
-    with running_stack(tmp_path_factory.mktemp("switch"), release, client, RETAIN_RELEASES="2") as env:
+    # The default site's test settings, for /slow (a test aid, absent in production); many
+    # orders from one address, so no write limit to speak of.
+    settings = {"RETAIN_RELEASES": "2", "SETTINGS_MODULE": "pressroom.settings_test", "WRITE_RATE_LIMIT": "100000"}
+    with running_stack(tmp_path_factory.mktemp("switch"), release, client, **settings) as env:
         yield env
 
 
@@ -146,8 +149,8 @@ def test_history_records_every_mutation(site):
 
 
 def flag_and_history(site: StackEnv) -> tuple[str, int]:
-    path = site.directory / "state" / site.name / "history.jsonl"
-    return site.status()["live"], len(path.read_text().splitlines()) if path.exists() else 0
+    records = ok(site.switcher("history", "--env", site.name, "--json", "-n", "100000")).stdout.splitlines()
+    return site.status()["live"], len(records)
 
 
 def one_line_error(result) -> str:
@@ -248,7 +251,25 @@ def test_failed_deploy_stops_the_idle_colour_and_leaves_live_alone(site, broken_
     assert after["colors"][live] == before["colors"][live]
     history = ok(site.switcher("history", "--env", site.name, "--json", "-n", "1")).stdout
     assert json.loads(history)["outcome"] == "failed"
-    ok(site.switcher("deploy", before["colors"][idle]["release"], "--env", site.name))  # as it was
+
+    # The failed release never goes live: promote refuses it, and rollback brings the colour
+    # back with its last release that deployed ok instead (reproduced in issue #7: it used to
+    # start the failed colour and make it live).
+    refused = site.switcher("promote", "--env", site.name)
+    assert refused.returncode == 8, refused.stderr
+    assert f"will not make {idle} live: the deploy of {broken_release} to {idle} failed" in one_line_error(refused)
+    assert site.status()["live"] == live
+    with Load(site.live_url + "/press/", str(site.cert)) as load:
+        rolled = ok(site.switcher("rollback", "--env", site.name))
+    assert f"rolling {idle} back to its last good release {before['colors'][idle]['release']}" in rolled.stderr
+    assert load.failures() == [], summary(load)
+    assert broken_release not in {answer.release for answer in load.answers}
+    back = site.status()
+    assert back["live"] == idle
+    good = before["colors"][idle]["release"]
+    assert back["colors"][idle] == {"release": good, "state": "running", "health": "healthy"}
+    ok(site.switcher("rollback", "--env", site.name))  # as it was
+    assert site.status()["live"] == live
 
 
 def test_killed_switcher_at_each_step_leaves_a_serving_site(site):

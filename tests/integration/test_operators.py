@@ -1,0 +1,208 @@
+"""Several operators, several checkouts, one environment (issue #7 item 11), and the commands
+an unlucky operator can get wrong: nothing of the environment lives in a checkout, nothing
+running is recreated because a setting differs, data is deleted only when confirmed."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import tarfile
+
+import pytest
+
+from .stackenv import ROOT, StackEnv, ok, running_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, release, client):
+    with running_stack(tmp_path_factory.mktemp("operators"), release, client) as env:
+        yield env
+
+
+class Checkout:
+    """Another clone of the project on the same host: its own compose files and env file,
+    an empty state directory, the same Docker daemon."""
+
+    def __init__(self, site: StackEnv, directory) -> None:
+        self.site, self.root = site, directory
+        shutil.copytree(ROOT / "compose", directory / "compose", ignore=shutil.ignore_patterns("env"))
+        (directory / "compose" / "env").mkdir()
+        shutil.copy(site.directory / "env" / f"{site.name}.env", directory / "compose" / "env")
+
+    def switcher(self, *args: str):
+        return self.site.switcher(
+            *args,
+            "--env",
+            self.site.name,
+            SWITCHER_ROOT=str(self.root),
+            SWITCHER_ENV_DIR=str(self.root / "compose" / "env"),
+            SWITCHER_STATE_DIR=str(self.root / ".switcher"),
+        )
+
+    def add_setting(self, line: str) -> None:
+        with open(self.root / "compose" / "env" / f"{self.site.name}.env", "a") as env_file:
+            env_file.write(line + "\n")
+
+
+def container_ids(site: StackEnv) -> dict[str, str]:
+    return {
+        c.labels["com.docker.compose.service"]: c.id
+        for c in site.client.containers.list(filters={"label": f"com.docker.compose.project={site.project}"})
+    }
+
+
+def history(run) -> list[dict]:
+    return [json.loads(line) for line in ok(run("history", "--json", "-n", "1000")).stdout.splitlines()]
+
+
+def test_a_second_checkout_acts_on_the_running_environment(site, tmp_path):
+    other = Checkout(site, tmp_path)
+    before = container_ids(site)
+    status = json.loads(ok(other.switcher("status", "--json")).stdout)
+    assert status["live"] == "blue" and status["colors"]["blue"]["release"] == site.release
+    ok(other.switcher("up", "--release", "some-other-release"))
+    assert container_ids(site) == before, "a second `make up` must not recreate anything"
+    ok(other.switcher("deploy", site.release))
+    ok(other.switcher("promote"))
+    assert site.status()["live"] == "green"
+    with site.session() as http:
+        assert http.get(site.live_url + "/healthz", timeout=10).json()["color"] == "green"
+    first = history(lambda *a: site.switcher(*a, "--env", site.name))
+    assert first == history(other.switcher), "both checkouts read one history"
+    assert [r["action"] for r in first[-2:]] == ["deploy", "promote"]
+    assert not (tmp_path / ".switcher" / site.name).exists(), "no credentials, certificate or history in a checkout"
+    ok(site.switcher("promote", "--env", site.name))  # back to blue, from the first checkout
+    assert before["db"] == container_ids(site)["db"] and before["lb"] == container_ids(site)["lb"]
+
+
+def test_up_refuses_to_recreate_a_running_database_or_lb_for_a_changed_setting(site, tmp_path):
+    other = Checkout(site, tmp_path)
+    before = container_ids(site)
+    for setting, service, what in (
+        ("MEMCACHED_MEMORY_MB=32", "memcached", "environment MEMCACHED_MEMORY_MB"),
+        ("DB_MEMORY_MB=4096", "db", "db runs with other settings"),
+        ("WRITE_RATE_LIMIT=99", "lb", "environment WRITE_RATE_LIMIT"),
+    ):
+        probe = Checkout(site, tmp_path / service)
+        probe.add_setting(setting)
+        result = probe.switcher("up", "--release", site.release)
+        assert result.returncode == 8, result.stderr
+        line = result.stderr.strip().splitlines()[-1]
+        assert line.startswith("switcher: error: ") and what in line and "switcher down" in line, line
+        assert container_ids(site) == before
+    ok(other.switcher("up", "--release", site.release))  # unchanged settings: fine, nothing recreated
+    assert container_ids(site) == before
+
+
+def test_deleting_the_data_needs_yes_and_the_lock(site, client):
+    before = site.leftovers()
+    refused = site.switcher("down", "--env", site.name, "--volumes")
+    assert refused.returncode == 8 and "add --yes" in refused.stderr
+    assert site.leftovers() == before
+    marker = client.containers.create(
+        f"switcher/site:{site.release}",
+        ["true"],
+        name=f"{site.project}-switcher-lock",
+        labels={
+            "io.switcher.lock": site.project,
+            "io.switcher.project": site.project,
+            "io.switcher.lock.host": "elsewhere",
+            "io.switcher.lock.pid": "1",
+            "io.switcher.lock.user": "alice",
+            "io.switcher.lock.command": "deploy r9",
+            "io.switcher.lock.since": "2026-01-01T00:00:00Z",
+        },
+    )
+    try:
+        for args in (["down"], ["down", "--volumes", "--yes"], ["up", "--release", site.release]):
+            locked = site.switcher(*args, "--env", site.name)
+            assert locked.returncode == 7 and "alice@elsewhere" in locked.stderr, args
+    finally:
+        with contextlib.suppress(Exception):
+            marker.remove(force=True)
+    assert site.leftovers() == before
+    assert site.status()["colors"]["blue"]["health"] == "healthy"
+
+
+def test_a_torn_history_record_is_skipped_and_reported(site):
+    record = json.dumps({"action": "promote", "release": "Ångström", "outcome": "ok"}, ensure_ascii=False).encode()
+    torn = record[: record.index("Å".encode()) + 1]  # cut inside the two bytes of Å
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("history/20991231T000000.000000Z-promote-torn.json")
+        info.size, info.mode = len(torn), 0o600
+        tar.addfile(info, io.BytesIO(torn))
+    site.client.containers.get(f"{site.project}-switcher-store").put_archive("/store", archive.getvalue())
+    for command in (["status"], ["history"], ["status", "--json"]):
+        result = ok(site.switcher(*command, "--env", site.name))
+        assert "skipped 1 unreadable history record" in result.stderr and "Traceback" not in result.stderr
+    rolled = ok(site.switcher("rollback", "--env", site.name))
+    assert "Traceback" not in rolled.stderr
+    ok(site.switcher("rollback", "--env", site.name))
+    assert site.status()["live"] == "blue"
+
+
+def site_env(site: StackEnv, color: str) -> dict[str, str]:
+    pairs = (item.split("=", 1) for item in site.container(f"app-{color}").attrs["Config"]["Env"])
+    return dict(pairs)
+
+
+def store_credentials(site: StackEnv) -> dict[str, str]:
+    chunks, _ = site.client.containers.get(f"{site.project}-switcher-store").get_archive("/store/credentials.env")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+        handle = archive.extractfile(archive.getmembers()[0])
+        text = handle.read().decode() if handle else ""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+CONNECT = """
+import os, sys, psycopg
+try:
+    psycopg.connect(host="/run/postgresql", dbname="site", user="site", password=sys.argv[1], connect_timeout=5).close()
+    print("connected")
+except psycopg.OperationalError:
+    print("refused")
+"""
+
+
+def test_secrets_are_rotated_and_applied(site):
+    old = store_credentials(site)
+    # The maintenance token: at once, also while maintenance is on.
+    ok(site.switcher("maintenance", "on", "--env", site.name))
+    try:
+        ok(site.switcher("secrets", "rotate", "maintenance-token", "--env", site.name))
+        new = store_credentials(site)
+        assert new["MAINTENANCE_TOKEN"] != old["MAINTENANCE_TOKEN"]
+        with site.session() as http:
+            for token, status in ((old["MAINTENANCE_TOKEN"], 503), (new["MAINTENANCE_TOKEN"], 200)):
+                answer = http.get(site.live_url + "/", headers={"X-Maintenance-Bypass": token}, timeout=10)
+                assert answer.status_code == status
+        # The site's database password: set in the database, both colours recreated with it.
+        before = container_ids(site)
+        rotated = ok(site.switcher("secrets", "rotate", "db-password", "--env", site.name))
+        assert "recreated app-blue" in rotated.stderr and "recreated app-green" in rotated.stderr
+        after = store_credentials(site)
+        assert after["DB_PASSWORD"] != old["DB_PASSWORD"]
+        assert all(site_env(site, color)["DB_PASSWORD"] == after["DB_PASSWORD"] for color in ("blue", "green"))
+        assert site.exec("app-blue", ["python3", "-c", CONNECT, after["DB_PASSWORD"]]).strip() == "connected"
+        assert site.exec("app-blue", ["python3", "-c", CONNECT, old["DB_PASSWORD"]]).strip() == "refused"
+        assert container_ids(site)["db"] == before["db"], "the database is not restarted"
+        with site.session() as http:
+            answer = http.get(site.live_url + "/", headers={"X-Maintenance-Bypass": after["MAINTENANCE_TOKEN"]})
+            assert answer.status_code == 200 and "Ångström" in answer.text
+    finally:
+        ok(site.switcher("maintenance", "off", "--env", site.name))
+    # Outside maintenance, a rotation that recreates the live colour is refused, and changes nothing.
+    refused = site.switcher("secrets", "rotate", "django-secret-key", "--env", site.name)
+    assert refused.returncode == 8 and "maintenance on" in refused.stderr
+    assert store_credentials(site)["DJANGO_SECRET_KEY"] == old["DJANGO_SECRET_KEY"]
+    records = history(lambda *a: site.switcher(*a, "--env", site.name))
+    rotations = [r for r in records if r["action"] == "secrets"]
+    assert [r["secret"] for r in rotations] == ["maintenance-token", "db-password"]
+    for value in store_credentials(site).values():
+        assert value not in json.dumps(records), "no secret in the history"
+    ok(site.switcher("up", "--env", site.name, "--release", site.release))  # nothing differs afterwards
