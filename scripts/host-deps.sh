@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install and start what building and testing need on a Debian 12 host, when it is missing:
-# Docker engine, Compose v2 and buildx (from Debian 13's packages), debootstrap, python3-venv.
+# Docker engine, Compose v2 and buildx (from Debian 13's packages), debootstrap, python3-venv, njs.
 # Idempotent: every step checks first. Run as root (CI does); prints what it does.
 set -euo pipefail
 

@@ -70,7 +70,7 @@ class Chores(Session):
                     f"rotating {name} recreates the live colour, which interrupts it: turn maintenance on first "
                     f"(`switcher maintenance on`), rotate, check through the bypass, `switcher maintenance off`"
                 )
-            values = rotate(self.store, self.env.name, key)
+            values = self.stack.credentials(fresh=rotate(self.store, self.env.name, key))
             done = ["stored a new value"]
             if key == "MAINTENANCE_TOKEN" and state is not None:
                 allow = state.get("allow") or []

@@ -144,7 +144,7 @@ def up(env_name: str | None, release: str) -> None:
     paths, env = _environment(env_name)
     check_release(release)
     docker = Docker()
-    result = Stack(paths, env, docker, EnvironmentStore(docker, env.project)).up(release, _say)
+    result = Stack(paths, env, docker, EnvironmentStore(docker, env.project), _say).up(release)
     _print_status(result)
 
 
@@ -179,7 +179,7 @@ def down(env_name: str | None, volumes: bool, yes: bool) -> None:
         )
         if not click.confirm(f"Delete the data of {env.name}?", default=False, err=True):
             raise Refused("nothing was deleted")
-    Stack(paths, env, docker, EnvironmentStore(docker, env.project)).down(volumes, _say)
+    Stack(paths, env, docker, EnvironmentStore(docker, env.project), _say).down(volumes)
 
 
 def mutation_options(function: Any) -> Any:

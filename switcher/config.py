@@ -17,7 +17,8 @@ from switcher.errors import ConfigError, NotFound
 COLORS = ("blue", "green")
 LIVE_FLAG_DIR = "/var/lib/switcher/live"
 # The live colour is green exactly when this file exists in the lb-live volume (see nginx/).
-LIVE_FLAG = f"{LIVE_FLAG_DIR}/green"
+LIVE_FLAG_NAME = "green"
+LIVE_FLAG = f"{LIVE_FLAG_DIR}/{LIVE_FLAG_NAME}"
 # Present while an operator has stopped cron (`switcher cron stop`): promotes keep it stopped.
 CRON_STOPPED_FLAG = f"{LIVE_FLAG_DIR}/cron-stopped"
 RELEASE_LABEL = "org.opencontainers.image.version"

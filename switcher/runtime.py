@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 import tarfile
 import time
@@ -223,6 +224,22 @@ class Docker:
     def remove_volume(self, name: str) -> None:
         with _docker_errors("removing a volume"), suppress(docker.errors.NotFound):
             self.client.volumes.get(name).remove()
+
+    def volume_has_file(self, volume: str, path: str) -> bool | None:
+        """Whether `path` (relative) exists in the volume; None when there is no such volume.
+        Read through a short-lived, never started container, so nothing runs."""
+        with _docker_errors("reading a volume"):
+            try:
+                self.client.volumes.get(volume)
+            except docker.errors.NotFound:
+                return None
+        name = f"switcher-peek-{os.getpid()}-{time.monotonic_ns()}"
+        container_id = self.create_marker(name, {"io.switcher.role": "peek"}, {volume: "/volume"})
+        try:
+            return self.read_files(name, f"/volume/{path}") is not None
+        finally:
+            if container_id is not None:
+                self.remove_container_id(container_id)
 
     def read_files(self, container: str, path: str) -> dict[str, bytes] | None:
         """The regular files under `path` in the container (a file or a directory), by their path

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from switcher import colors, history
 from switcher.compose import Releases
 from switcher.config import Environment, Paths
-from switcher.credentials import ensure_credentials
 from switcher.errors import SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock, current_user
 from switcher.plans import Step, format_plan
@@ -22,7 +21,7 @@ from switcher.probe import SiteProbe
 from switcher.runtime import ContainerInfo, Docker
 from switcher.stack import Stack, plan_up
 from switcher.state import StackStatus, by_service, derive_status, read_green_flag
-from switcher.store import EnvironmentStore, import_local_state
+from switcher.store import EnvironmentStore
 
 Report = Callable[[str], None]
 
@@ -31,7 +30,7 @@ class Session:
     def __init__(self, paths: Paths, env: Environment, docker: Docker, report: Report) -> None:
         self.paths, self.env, self.docker, self.report = paths, env, docker, report
         self.store = EnvironmentStore(docker, env.project)
-        self.stack = Stack(paths, env, docker, self.store)
+        self.stack = Stack(paths, env, docker, self.store, report)
         self._probe: SiteProbe | None = None
 
     # -- reading the truth ----------------------------------------------------------------------
@@ -94,8 +93,7 @@ class Session:
 
     # -- the store ------------------------------------------------------------------------------
     def credentials(self) -> dict[str, str]:
-        import_local_state(self.store, self.paths.env_state_dir(self.env.name), self.report)
-        return ensure_credentials(self.store, self.env.name, create=False)
+        return self.stack.credentials()
 
     def history(self) -> history.History:
         return history.read(self.store)

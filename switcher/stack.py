@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from switcher.colors import read_record, ready, refusal, write_record
 from switcher.compose import Compose, Releases, compose_variables
-from switcher.config import COLORS, CRON_STOPPED_FLAG, Environment, Paths
+from switcher.config import COLORS, CRON_STOPPED_FLAG, LIVE_FLAG_NAME, Environment, Paths
 from switcher.credentials import GENERATED, ensure_credentials
 from switcher.drift import differences
 from switcher.errors import NotFound, Refused, SwitcherError, Unhealthy
@@ -19,7 +19,7 @@ from switcher.lock import EnvironmentLock
 from switcher.runtime import ContainerInfo, Docker
 from switcher.state import StackStatus, by_service, read_green_flag, read_status
 from switcher.store import EnvironmentStore, import_local_state
-from switcher.tls import ensure_tls, user_files
+from switcher.tls import ensure_tls, require_user_files
 
 Report = Callable[[str], None]
 SITE_SERVICES = tuple(f"app-{color}" for color in COLORS)
@@ -33,16 +33,25 @@ class UpPlan:
     notes: tuple[str, ...]
 
 
-def plan_up(env: Environment, containers: list[ContainerInfo], green_flag: bool | None, requested: str) -> UpPlan:
-    """Keep the release each existing container runs; new containers get the requested one."""
+def plan_up(
+    env: Environment,
+    containers: list[ContainerInfo],
+    green_flag: bool | None,
+    requested: str,
+    recorded: dict[str, str] | None = None,
+) -> UpPlan:
+    """Keep the release each existing container runs; a colour without a container gets the
+    release last deployed ok to it (`recorded`: after `down`, say), else the requested one."""
     services = by_service(containers)
+    recorded = recorded or {}
 
     def kept(service: str) -> str | None:
         container = services.get(service)
         return container.release if container is not None and container.release else None
 
     live = "green" if green_flag else "blue"
-    blue, green = kept("app-blue") or requested, kept("app-green") or requested
+    blue = kept("app-blue") or recorded.get("blue") or requested
+    green = kept("app-green") or recorded.get("green") or requested
     releases = Releases(
         blue=blue,
         green=green,
@@ -74,33 +83,36 @@ STACK_SERVICES = ("db", "memcached", "lb")
 class Stack:
     """One environment's stack, driven through compose."""
 
-    def __init__(self, paths: Paths, env: Environment, docker: Docker, store: EnvironmentStore) -> None:
-        self.paths, self.env, self.docker, self.store = paths, env, docker, store
+    def __init__(self, paths: Paths, env: Environment, docker: Docker, store: EnvironmentStore, report: Report) -> None:
+        self.paths, self.env, self.docker, self.store, self.report = paths, env, docker, store, report
+        self._credentials: dict[str, str] | None = None  # read once per command
 
     def compose(self, releases: Releases, credentials: dict[str, str], task_release: str | None = None) -> Compose:
         variables = compose_variables(self.env, releases, credentials, task_release)
         return Compose(self.paths, self.env, variables)
 
-    def up(self, requested: str, report: Report) -> StackStatus:
-        with EnvironmentLock(self.docker, self.env.project, "up", report):
-            self._up(requested, report)
+    def up(self, requested: str) -> StackStatus:
+        with EnvironmentLock(self.docker, self.env.project, "up", self.report):
+            self._up(requested, self.report)
         self.paths.state_dir.mkdir(parents=True, exist_ok=True)
         (self.paths.state_dir / "current-env").write_text(self.env.name + "\n")
         return read_status(self.env, self.docker)
 
     def _up(self, requested: str, report: Report) -> None:
         containers = self.docker.project_containers(self.env.project)
-        plan = plan_up(self.env, containers, read_green_flag(self.docker, containers), requested)
+        green = read_green_flag(self.docker, containers)
+        if green is None:  # no lb runs (after `down`, say): the flag is still in its volume
+            green = self.docker.volume_has_file(f"{self.env.project}_lb-live", LIVE_FLAG_NAME)
+        plan = plan_up(self.env, containers, green, requested, self.recorded_releases())
         missing = [image for image in plan.images if not self.docker.image_exists(image)]
         if missing:
             raise NotFound(f"release not built: missing image {', '.join(missing)} (run `make build RELEASE=…`)")
-        if self.env.tls_cert is not None:
-            user_files(self.env, report)  # refuses missing files before anything is made
+        require_user_files(self.env)  # before anything is made
         for note in plan.notes:
             report(note)
         self.store.ensure()
         import_local_state(self.store, self.paths.env_state_dir(self.env.name), report)
-        credentials = ensure_credentials(self.store, self.env.name)
+        credentials = self._credentials = ensure_credentials(self.store, self.env.name)
         compose = self.compose(plan.releases, credentials)
         self.refuse_recreating(compose, by_service(containers))
         ensure_tls(self.env, self.store, report)
@@ -138,6 +150,15 @@ class Stack:
         else:
             report(f"starting cron with release {plan.releases.cron}")
             self.start_cron(plan.releases, credentials)
+
+    def recorded_releases(self) -> dict[str, str]:
+        """The release each colour last deployed ok, from the store's deploy records."""
+        found = {}
+        for color in COLORS:
+            record = read_record(self.store, color)
+            if record is not None and record.last_ok:
+                found[color] = record.last_ok
+        return found
 
     def refuse_recreating(self, compose: Compose, existing: dict[str, ContainerInfo]) -> None:
         """Never recreate a running db, memcached or lb because a setting changed: that would
@@ -234,8 +255,14 @@ class Stack:
         if result.returncode != 0:
             raise SwitcherError(f"cron with release {releases.cron} failed: {_last_lines(result.output, 2)}")
 
-    def credentials(self) -> dict[str, str]:
-        return ensure_credentials(self.store, self.env.name, create=False)
+    def credentials(self, fresh: dict[str, str] | None = None) -> dict[str, str]:
+        """The stored credentials, read once per command (`fresh`: new values just stored)."""
+        if fresh is not None:
+            self._credentials = fresh
+        if self._credentials is None:
+            import_local_state(self.store, self.paths.env_state_dir(self.env.name), self.report)
+            self._credentials = ensure_credentials(self.store, self.env.name, create=False)
+        return self._credentials
 
     def recreate_color(self, color: str, releases: Releases) -> None:
         """(Re)create one colour's container from the compose definition, leaving all else alone."""
@@ -244,7 +271,8 @@ class Stack:
         if result.returncode != 0:
             raise SwitcherError(f"creating app-{color} failed: {_last_lines(result.output, 2)}")
 
-    def down(self, remove_volumes: bool, report: Report) -> None:
+    def down(self, remove_volumes: bool) -> None:
+        report = self.report
         with EnvironmentLock(self.docker, self.env.project, "down" + (" --volumes" if remove_volumes else ""), report):
             credentials = {key: "unused" for key in GENERATED}  # nothing is created by `down`
             compose = self.compose(Releases("none", "none", "none"), credentials)

@@ -40,13 +40,18 @@ class EnvironmentStore:
         self.docker, self.project = docker, project
         self.holder = f"{project}-switcher-store"
         self.volumes = {store_volume(project): STORE_DIR, tls_volume(project): TLS_DIR}
+        self._exists = False  # once seen, for the rest of the command (remove() forgets it)
+        self._holder_seen = False
 
     # -- existence ----------------------------------------------------------------------------
     def _labels(self, role: str) -> dict[str, str]:
         return {"io.switcher.project": self.project, "io.switcher.role": role}
 
     def exists(self) -> bool:
-        return store_volume(self.project) in self.docker.volumes_labelled(f"io.switcher.project={self.project}")
+        if not self._exists:
+            labelled = self.docker.volumes_labelled(f"io.switcher.project={self.project}")
+            self._exists = store_volume(self.project) in labelled
+        return self._exists
 
     def ensure(self) -> None:
         """Create the volumes and the holder (idempotent); the volumes' roots are private."""
@@ -60,11 +65,14 @@ class EnvironmentStore:
 
     def _holder(self) -> str:
         """The holder container, created again when something (a `container prune`) removed it."""
-        if self.docker.marker(self.holder) is None:
-            self.docker.create_marker(self.holder, self._labels("store"), self.volumes)
+        if not self._holder_seen:
+            if self.docker.marker(self.holder) is None:
+                self.docker.create_marker(self.holder, self._labels("store"), self.volumes)
+            self._holder_seen = True
         return self.holder
 
     def remove(self) -> None:
+        self._exists = self._holder_seen = False
         found = self.docker.marker(self.holder)
         if found is not None:
             self.docker.remove_container_id(found[0])

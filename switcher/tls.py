@@ -66,11 +66,16 @@ def self_signed(env: Environment) -> tuple[bytes, bytes]:
         return cert.read_bytes(), key.read_bytes()
 
 
+def require_user_files(env: Environment) -> None:
+    """With TLS_CERT/TLS_KEY set, both files must exist."""
+    for setting, path in (("TLS_CERT", env.tls_cert), ("TLS_KEY", env.tls_key)):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{setting} file {path} does not exist")
+
+
 def user_files(env: Environment, report: Callable[[str], None]) -> tuple[bytes, bytes]:
     assert env.tls_cert is not None and env.tls_key is not None
-    for setting, path in (("TLS_CERT", env.tls_cert), ("TLS_KEY", env.tls_key)):
-        if not path.is_file():
-            raise ConfigError(f"{setting} file {path} does not exist")
+    require_user_files(env)
     if env.tls_key.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         report(f"note: {env.tls_key} is readable by other users; `chmod 600` it")
     return env.tls_cert.read_bytes(), env.tls_key.read_bytes()

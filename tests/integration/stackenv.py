@@ -69,6 +69,20 @@ def build_site_release(tag: str, work_dir: Path, edit) -> str:
     return tag
 
 
+def derived_release(client: docker.DockerClient, release: str, tag: str, *lines: str) -> str:
+    """Site image `tag`: release `release` relabelled (seconds to build), plus Dockerfile `lines`."""
+    dockerfile = "\n".join(
+        [
+            f"FROM switcher/site:{release}",
+            *lines,
+            f"ENV SWITCHER_RELEASE={tag}",
+            f'LABEL org.opencontainers.image.version="{tag}"',
+        ]
+    )
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=f"switcher/site:{tag}", rm=True)
+    return tag
+
+
 def remove_release(client: docker.DockerClient, tag: str) -> None:
     for name in ("base", "site", "lb", "db", "memcached"):
         with contextlib.suppress(docker.errors.APIError):  # in use elsewhere, or gone already
@@ -241,6 +255,29 @@ class StackEnv:
             volumes={f"{self.project}_lb-live": {"bind": "/live", "mode": "rw"}},
             remove=True,
         )
+
+    @contextlib.contextmanager
+    def lock_held_elsewhere(self, command: str):
+        """The environment's lock as a switcher on another host leaves it (alice@elsewhere)."""
+        marker = self.client.containers.create(
+            f"switcher/site:{self.release}",
+            ["true"],
+            name=f"{self.project}-switcher-lock",
+            labels={
+                "io.switcher.lock": self.project,
+                "io.switcher.project": self.project,
+                "io.switcher.lock.host": "elsewhere",
+                "io.switcher.lock.pid": "1",
+                "io.switcher.lock.user": "alice",
+                "io.switcher.lock.command": command,
+                "io.switcher.lock.since": "2026-01-01T00:00:00Z",
+            },
+        )
+        try:
+            yield marker
+        finally:
+            with contextlib.suppress(docker.errors.APIError):  # `switcher unlock` removed it already
+                marker.remove(force=True)
 
     # -- cleaning up --------------------------------------------------------------------------
     def leftovers(self) -> dict[str, list[str]]:

@@ -4,7 +4,6 @@ running is recreated because a setting differs, data is deleted only when confir
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import shutil
@@ -12,7 +11,7 @@ import tarfile
 
 import pytest
 
-from .stackenv import ROOT, StackEnv, ok, running_stack
+from .stackenv import ROOT, StackEnv, derived_release, ok, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -98,34 +97,36 @@ def test_up_refuses_to_recreate_a_running_database_or_lb_for_a_changed_setting(s
     assert container_ids(site) == before
 
 
-def test_deleting_the_data_needs_yes_and_the_lock(site, client):
+def test_deleting_the_data_needs_yes_and_the_lock(site):
     before = site.leftovers()
     refused = site.switcher("down", "--env", site.name, "--volumes")
     assert refused.returncode == 8 and "add --yes" in refused.stderr
     assert site.leftovers() == before
-    marker = client.containers.create(
-        f"switcher/site:{site.release}",
-        ["true"],
-        name=f"{site.project}-switcher-lock",
-        labels={
-            "io.switcher.lock": site.project,
-            "io.switcher.project": site.project,
-            "io.switcher.lock.host": "elsewhere",
-            "io.switcher.lock.pid": "1",
-            "io.switcher.lock.user": "alice",
-            "io.switcher.lock.command": "deploy r9",
-            "io.switcher.lock.since": "2026-01-01T00:00:00Z",
-        },
-    )
-    try:
+    with site.lock_held_elsewhere("deploy r9"):
         for args in (["down"], ["down", "--volumes", "--yes"], ["up", "--release", site.release]):
             locked = site.switcher(*args, "--env", site.name)
             assert locked.returncode == 7 and "alice@elsewhere" in locked.stderr, args
-    finally:
-        with contextlib.suppress(Exception):
-            marker.remove(force=True)
     assert site.leftovers() == before
     assert site.status()["colors"]["blue"]["health"] == "healthy"
+
+
+def test_up_after_down_keeps_the_live_colour_and_its_release(site, client):
+    """The live flag outlives the lb (it is in the lb-live volume): `up` after `down` must plan
+    with the colour that was live, e.g. run cron from its release, not blue's."""
+    tag = derived_release(client, site.release, f"{site.release}-later")
+    try:
+        ok(site.switcher("deploy", tag, "--env", site.name, "--promote"))
+        ok(site.switcher("down", "--env", site.name))
+        restarted = ok(site.switcher("up", "--env", site.name, "--release", site.release))
+        assert f"migrating the database with release {tag}" in restarted.stderr
+        status = site.status()
+        assert status["live"] == "green" and status["colors"]["green"]["release"] == tag
+        assert status["services"]["cron"]["release"] == tag
+        ok(site.switcher("rollback", "--env", site.name))
+    finally:
+        # Blue is live again; green keeps the tag's container until the next deploy replaces it.
+        ok(site.switcher("deploy", site.release, "--env", site.name))
+        client.images.remove(f"switcher/site:{tag}", force=True)
 
 
 def test_a_torn_history_record_is_skipped_and_reported(site):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import re
@@ -16,7 +14,7 @@ import pytest
 import requests
 
 from .load import Load
-from .stackenv import SWITCHER, StackEnv, build_site_release, ok, remove_release, running_stack
+from .stackenv import SWITCHER, StackEnv, build_site_release, derived_release, ok, remove_release, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -168,7 +166,7 @@ def test_dry_run_changes_nothing(site):
     assert flag_and_history(site) == before
 
 
-def test_refusals_change_nothing(site, client):
+def test_refusals_change_nothing(site):
     before = flag_and_history(site)
     idle = site.status()["idle"]
 
@@ -195,43 +193,21 @@ def test_refusals_change_nothing(site, client):
     finally:
         site.exec("lb", ["rm", "-f", "/etc/nginx/switcher/zz-broken.conf"])
 
-    marker = client.containers.create(
-        f"switcher/site:{site.release}",
-        ["true"],
-        name=f"{site.project}-switcher-lock",
-        labels={
-            "io.switcher.lock": site.project,
-            "io.switcher.project": site.project,
-            "io.switcher.lock.host": "elsewhere",
-            "io.switcher.lock.pid": "1",
-            "io.switcher.lock.user": "alice",
-            "io.switcher.lock.command": "promote green",
-            "io.switcher.lock.since": "2026-01-01T00:00:00Z",
-        },
-    )
-    try:
+    with site.lock_held_elsewhere("promote green"):
         held = site.switcher("promote", "--env", site.name)
         assert held.returncode == 7
         assert "alice@elsewhere" in one_line_error(held)
         assert "locked by" in ok(site.switcher("status", "--env", site.name)).stdout
         ok(site.switcher("unlock", "--env", site.name))
-    finally:
-        with contextlib.suppress(Exception):
-            marker.remove(force=True)
     assert flag_and_history(site)[0] == before[0]
 
 
 @pytest.fixture
 def broken_release(release, client):
     """A release whose site image cannot start: its server exits at once."""
-    tag = f"{release}-broken"
-    dockerfile = (
-        f"FROM switcher/site:{release}\n"
-        'CMD ["python3", "-c", "raise SystemExit(\'this release cannot start\')"]\n'
-        f"ENV SWITCHER_RELEASE={tag}\n"
-        f'LABEL org.opencontainers.image.version="{tag}"\n'
+    tag = derived_release(
+        client, release, f"{release}-broken", 'CMD ["python3", "-c", "raise SystemExit(\'this release cannot start\')"]'
     )
-    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=f"switcher/site:{tag}", rm=True)
     yield tag
     client.images.remove(f"switcher/site:{tag}", force=True)
 

@@ -51,6 +51,13 @@ def test_plan_up_keeps_running_releases_and_starts_new_ones_with_the_request():
     assert len(plan.notes) == 2
 
 
+def test_plan_up_brings_back_the_recorded_releases_of_colours_without_containers():
+    plan = plan_up(ENV, [container("app-blue", "r1")], green_flag=True, requested="r1", recorded={"green": "r2"})
+    assert (plan.releases.blue, plan.releases.green) == ("r1", "r2")
+    assert plan.releases.cron == "r2", "cron runs the live colour's release"
+    assert plan_up(ENV, [container("app-green", "r3")], True, "r1", {"green": "r2"}).releases.green == "r3"
+
+
 def test_plan_up_on_a_fresh_environment():
     plan = plan_up(ENV, [], green_flag=None, requested="r5")
     assert plan.notes == ()
