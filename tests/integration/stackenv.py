@@ -85,8 +85,9 @@ def derived_release(client: docker.DockerClient, release: str, tag: str, *lines:
 
 def remove_release(client: docker.DockerClient, tag: str) -> None:
     for name in ("base", "site", "lb", "db", "memcached"):
-        with contextlib.suppress(docker.errors.APIError):  # in use elsewhere, or gone already
-            client.images.remove(f"switcher/{name}:{tag}")
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            # force: untag it even while a test stack's container still uses it (torn down later)
+            client.images.remove(f"switcher/{name}:{tag}", force=True)
 
 
 def free_port() -> int:
