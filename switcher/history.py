@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
+
+from switcher.lock import current_user
 
 DIRECTORY = "history"
 
@@ -42,6 +46,24 @@ def record_name(record: dict, now: datetime | None = None) -> str:
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     action = "".join(c for c in str(record.get("action", "x")) if c.isalnum())[:20] or "x"
     return f"{DIRECTORY}/{moment}-{action}-{secrets.token_hex(4)}.json"
+
+
+def record(store: Store, env: str, action: str, started: float, outcome: str, **fields: object) -> None:
+    """Append who did what to the environment, when, how it ended and how long it took
+    (`started`: a time.monotonic() reading). Never a secret in `fields`."""
+    append(
+        store,
+        {
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "user": current_user(),
+            "host": socket.gethostname(),
+            "env": env,
+            "action": action,
+            "outcome": outcome,
+            "duration": round(time.monotonic() - started, 3),
+            **fields,
+        },
+    )
 
 
 def append(store: Store, record: dict) -> None:

@@ -5,17 +5,15 @@ cron, configuration files, pruning) build on it."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from switcher import colors, history
 from switcher.compose import Releases
 from switcher.config import Environment, Paths
 from switcher.errors import SwitcherError, Unhealthy
-from switcher.lock import EnvironmentLock, current_user
+from switcher.lock import EnvironmentLock
 from switcher.plans import Step, format_plan
 from switcher.probe import SiteProbe
 from switcher.runtime import ContainerInfo, Docker
@@ -99,19 +97,7 @@ class Session:
         return history.read(self.store)
 
     def record(self, action: str, started: float, outcome: str, **fields: object) -> None:
-        history.append(
-            self.store,
-            {
-                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "user": current_user(),
-                "host": socket.gethostname(),
-                "env": self.env.name,
-                "action": action,
-                "outcome": outcome,
-                "duration": round(time.monotonic() - started, 3),
-                **fields,
-            },
-        )
+        history.record(self.store, self.env.name, action, started, outcome, **fields)
 
     def color_record(self, color: str) -> colors.ColorRecord | None:
         return colors.read_record(self.store, color)

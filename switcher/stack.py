@@ -6,9 +6,11 @@ compose and reports each step.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from switcher import history
 from switcher.colors import read_record, ready, refusal, write_record
 from switcher.compose import Compose, Releases, compose_variables
 from switcher.config import COLORS, CRON_STOPPED_FLAG, LIVE_FLAG_NAME, Environment, Paths
@@ -92,13 +94,23 @@ class Stack:
         return Compose(self.paths, self.env, variables)
 
     def up(self, requested: str) -> StackStatus:
+        started = time.monotonic()
         with EnvironmentLock(self.docker, self.env.project, "up", self.report):
-            self._up(requested, self.report)
+            try:
+                plan = self._up(requested, self.report)
+            except SwitcherError as error:
+                if self.store.exists():  # a refusal before the store exists leaves no trace
+                    history.record(
+                        self.store, self.env.name, "up", started, "failed", release=requested, error=str(error)
+                    )
+                raise
+            live = {"color": plan.live, "release": plan.releases.for_color(plan.live)}
+            history.record(self.store, self.env.name, "up", started, "ok", **live, requested=requested)
         self.paths.state_dir.mkdir(parents=True, exist_ok=True)
         (self.paths.state_dir / "current-env").write_text(self.env.name + "\n")
         return read_status(self.env, self.docker)
 
-    def _up(self, requested: str, report: Report) -> None:
+    def _up(self, requested: str, report: Report) -> UpPlan:
         containers = self.docker.project_containers(self.env.project)
         green = read_green_flag(self.docker, containers)
         if green is None:  # no lb runs (after `down`, say): the flag is still in its volume
@@ -150,6 +162,7 @@ class Stack:
         else:
             report(f"starting cron with release {plan.releases.cron}")
             self.start_cron(plan.releases, credentials)
+        return plan
 
     def recorded_releases(self) -> dict[str, str]:
         """The release each colour last deployed ok, from the store's deploy records."""
@@ -272,7 +285,7 @@ class Stack:
             raise SwitcherError(f"creating app-{color} failed: {_last_lines(result.output, 2)}")
 
     def down(self, remove_volumes: bool) -> None:
-        report = self.report
+        report, started = self.report, time.monotonic()
         with EnvironmentLock(self.docker, self.env.project, "down" + (" --volumes" if remove_volumes else ""), report):
             credentials = {key: "unused" for key in GENERATED}  # nothing is created by `down`
             compose = self.compose(Releases("none", "none", "none"), credentials)
@@ -283,6 +296,8 @@ class Stack:
             compose.run(args, timeout=180)
             if remove_volumes:
                 self.store.remove()
+            else:
+                history.record(self.store, self.env.name, "down", started, "ok")
 
 
 def _last_lines(output: str, count: int) -> str:

@@ -72,7 +72,7 @@ def test_a_second_checkout_acts_on_the_running_environment(site, tmp_path):
         assert http.get(site.live_url + "/healthz", timeout=10).json()["color"] == "green"
     first = history(lambda *a: site.switcher(*a, "--env", site.name))
     assert first == history(other.switcher), "both checkouts read one history"
-    assert [r["action"] for r in first[-2:]] == ["deploy", "promote"]
+    assert [r["action"] for r in first[-3:]] == ["up", "deploy", "promote"], "every change, `up` too"
     assert not (tmp_path / ".switcher" / site.name).exists(), "no credentials, certificate or history in a checkout"
     ok(site.switcher("promote", "--env", site.name))  # back to blue, from the first checkout
     assert before["db"] == container_ids(site)["db"] and before["lb"] == container_ids(site)["lb"]
