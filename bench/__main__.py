@@ -1,4 +1,5 @@
-"""Benchmarks of issue #2: proxy overhead, static files, image sizes, build and start times.
+"""Benchmarks: proxy overhead, static files, image sizes, build and start times (issue #2),
+switching under load (#3), the costs of hardening (#7).
 
 Prints markdown tables (copy them into docs/BENCHMARKS.md). Every load is bounded (a fixed
 number of seconds) and stays on the stack's own Docker network; stacks use their own compose
@@ -16,18 +17,14 @@ from pathlib import Path
 
 import docker
 
+from bench.hardening import bench_hardening
 from bench.load import LoadResult, ensure_wrk_image, run_wrk
+from bench.tables import table
 from tests.integration.stackenv import ROOT, StackEnv
 
 RELEASE = os.environ.get("RELEASE", "dev")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def load_rows(results: list[LoadResult], baseline: LoadResult) -> list[list[str]]:
@@ -214,6 +211,7 @@ def main() -> None:
         "Rebuild after a one-line change": bench_rebuild,
         "make up from an empty engine": bench_cold_start,
         "Switching releases under load": bench_switch,
+        "Hardening (issue #7)": lambda client: bench_hardening(client, RELEASE, ROUNDS, SECONDS),
     }
     only = os.environ.get("BENCH_ONLY")
     print(f"release {RELEASE}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")

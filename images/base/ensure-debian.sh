@@ -9,13 +9,24 @@ suite=${SUITE:-bookworm}
 if docker image inspect "$image" >/dev/null 2>&1; then
   # A base bootstrapped here by an older version of this script has no security suite: make it
   # again (once), so the images get security updates.
+  # REFRESH=1: a pulled base is pulled again; a bootstrapped one is bootstrapped again, so the
+  # base's upgrade layer (images/base/Dockerfile) holds only what changed since then.
   comment=$(docker image inspect -f '{{.Comment}}' "$image" 2>/dev/null || true)
-  if [[ "$comment" != debootstrap* ]] \
-     || docker run --rm --network none "$image" grep -rqs -- "-security" /etc/apt/sources.list /etc/apt/sources.list.d; then
-    [ "${REFRESH:-0}" = 1 ] && timeout 120 docker pull -q "$image" >/dev/null 2>&1 && echo "base: pulled $image again"
+  if [[ "$comment" != debootstrap* ]]; then
+    if [ "${REFRESH:-0}" = 1 ] && timeout 120 docker pull -q "$image" >/dev/null 2>&1; then
+      echo "base: pulled $image again"
+    fi
     exit 0
   fi
-  echo "base: $image was bootstrapped without security updates; making it again"
+  if [ "${REFRESH:-0}" != 1 ] \
+     && docker run --rm --network none "$image" grep -rqs -- "-security" /etc/apt/sources.list /etc/apt/sources.list.d; then
+    exit 0
+  fi
+  if [ "${REFRESH:-0}" = 1 ]; then
+    echo "base: REFRESH=1: bootstrapping $image again"
+  else
+    echo "base: $image was bootstrapped without security updates; making it again"
+  fi
   docker image rm "$image" >/dev/null
 fi
 if timeout 120 docker pull -q "$image" >/dev/null 2>&1; then
