@@ -43,7 +43,9 @@ def third_release(release, client, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, release, client, next_release):
+def site(tmp_path_factory, release, client, next_release, third_release):
+    """The stack of this module. It asks for both test releases so that it is torn down before
+    them: their images are removed when no container uses them any more."""
     # The default site's test settings, for /slow (a test aid, absent in production); many
     # orders from one address, so no write limit to speak of.
     settings = {"RETAIN_RELEASES": "2", "SETTINGS_MODULE": "pressroom.settings_test", "WRITE_RATE_LIMIT": "100000"}
