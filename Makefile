@@ -9,11 +9,9 @@ SITE_SETTINGS ?= pressroom.settings
 ENV ?= production
 VENV ?= .venv
 BUILD_DIR ?= build
-WHEELHOUSE := $(BUILD_DIR)/wheelhouse
-SITE_REQUIREMENTS := images/site/requirements.txt $(wildcard $(SITE)/requirements.txt)
 IMAGES := base site lb db memcached
 REFRESH ?= 0
-export RELEASE IMAGE_PREFIX SITE SITE_SETTINGS WHEELHOUSE BUILD_DIR REFRESH
+export RELEASE IMAGE_PREFIX SITE SITE_SETTINGS BUILD_DIR REFRESH
 
 PY := $(VENV)/bin/python
 SWITCHER := $(VENV)/bin/switcher
@@ -36,15 +34,8 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-$(WHEELHOUSE)/.complete: $(SITE_REQUIREMENTS) | $(VENV)/.installed
-	@rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
-	@$(VENV)/bin/pip download -q --only-binary=:all: --platform manylinux2014_x86_64 \
-	  --python-version 3.11 --implementation cp -d $(WHEELHOUSE) \
-	  $(foreach f,$(SITE_REQUIREMENTS),-r $(f))
-	@touch $@
-
-build: host $(WHEELHOUSE)/.complete ## Build every image of RELEASE (base, site, lb, db, memcached); REFRESH=1: with new security updates
-	@scripts/build-images.sh
+build: host venv ## Build every image of RELEASE (base, site, lb, db, memcached); REFRESH=1: with new security updates
+	@PYTHON=$(PY) scripts/build-images.sh
 
 up: host venv ## Start the site in ENV with blue live (builds RELEASE's images if missing)
 	@for image in $(IMAGES); do \

@@ -2,7 +2,7 @@
 # Build every image of one release: base, site, lb, db, memcached, tagged PREFIX/NAME:RELEASE.
 # Called by `make build`; the variables below come from the Makefile.
 set -euo pipefail
-: "${RELEASE:?}" "${IMAGE_PREFIX:?}" "${SITE:?}" "${SITE_SETTINGS:?}" "${WHEELHOUSE:?}"
+: "${RELEASE:?}" "${IMAGE_PREFIX:?}" "${SITE:?}" "${SITE_SETTINGS:?}" "${PYTHON:=python3}"
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 build_dir=${BUILD_DIR:-build}
@@ -11,7 +11,16 @@ if ! [[ "$RELEASE" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
   echo "build: '$RELEASE' is not a valid release id (letters, digits, _ . -)" >&2
   exit 2
 fi
-[ -f "$SITE/manage.py" ] || { echo "build: $SITE has no manage.py; SITE must be a Django project" >&2; exit 2; }
+[ -f "$SITE/manage.py" ] || { echo "build: error: $SITE has no manage.py; SITE must be a Django project" >&2; exit 2; }
+settings_path=${SITE_SETTINGS//./\/}
+if ! [[ "$SITE_SETTINGS" =~ ^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$ ]] \
+   || { [ ! -f "$SITE/$settings_path.py" ] && [ ! -f "$SITE/$settings_path/__init__.py" ]; }; then
+  echo "build: error: SITE_SETTINGS=$SITE_SETTINGS is not a settings module of $SITE (no $settings_path.py)" >&2
+  exit 2
+fi
+# The site's packages as wheels on this host (the site's pins decide; see the script), before
+# any image is built, so a bad pin stops the build with one line and nothing half-built.
+wheelhouse=$("$PYTHON" scripts/wheelhouse.py "$SITE" "$build_dir/wheelhouse")
 
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -44,15 +53,15 @@ docker build -q "${refresh[@]}" -t "$IMAGE_PREFIX/base:bookworm" -t "$base" imag
   2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
 printf 'build: %-24s %3ds\n' "$base" $((SECONDS - started))
 
-# The site's context: platform runtime, pinned requirements, the wheelhouse and the site.
+# The site's context: platform runtime, the lock of its packages, the wheelhouse and the site.
 ctx="$build_dir/site-context"
 rm -rf "$ctx"
 mkdir -p "$ctx/requirements" "$ctx/site"
 cp -a images/site/Dockerfile "$ctx/"
 cp -a images/site/runtime "$ctx/runtime"
-cp -al "$WHEELHOUSE" "$ctx/wheels" 2>/dev/null || cp -a "$WHEELHOUSE" "$ctx/wheels"
-cp images/site/requirements.txt "$ctx/requirements/platform.txt"
-[ -f "$SITE/requirements.txt" ] && cp "$SITE/requirements.txt" "$ctx/requirements/site.txt"
+cp -al "$wheelhouse" "$ctx/wheels" 2>/dev/null || cp -a "$wheelhouse" "$ctx/wheels"
+mv "$ctx/wheels/lock.txt" "$ctx/requirements/lock.txt"
+rm -f "$ctx/wheels/versions.txt"
 tar -C "$SITE" --exclude=__pycache__ --exclude='*.pyc' --exclude=staticfiles --exclude=.git \
   -cf - . | tar -C "$ctx/site" -xf -
 build site "$ctx" --build-arg "SETTINGS_MODULE=$SITE_SETTINGS"
