@@ -55,6 +55,9 @@ DEFAULTS: dict[str, str] = {
     # Requests that change state (POST, PUT, PATCH, DELETE) per second per client address; a
     # burst of twice as many is allowed, beyond that the lb answers 429.
     "WRITE_RATE_LIMIT": "10",
+    # Pages `deploy` checks through preview before a release may go live (comma-separated):
+    # each must answer 2xx, or redirect within the site, from the new release.
+    "SMOKE_PATHS": "/",
     "APP_MEMORY_MB": "1024",  # memory limit of each app colour, cron and one-off task container
     "DB_MEMORY_MB": "2048",
 }
@@ -64,6 +67,7 @@ _RELEASE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # RFC 1123 host names (a leading "*." for a wildcard certificate name), or IP addresses.
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _SQL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_SMOKE_PATH = re.compile(r"/(?!/)[\x21-\x7e]{0,500}")  # one leading slash, printable ASCII, no spaces
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 # A Docker repository path, optionally behind a registry host[:port] (`registry:5000/team/app`).
 _IMAGE_PREFIX = re.compile(
@@ -130,6 +134,10 @@ class Environment:
     @property
     def site_hosts(self) -> list[str]:
         return split_list(self.settings["SITE_HOSTS"])
+
+    @property
+    def smoke_paths(self) -> list[str]:
+        return split_list(self.settings["SMOKE_PATHS"])
 
     @property
     def trusted_proxies(self) -> list[str]:
@@ -264,6 +272,13 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     settings["SITE_HOSTS"] = ",".join(hosts)
     trusted = parse_networks(split_list(settings["TRUSTED_PROXIES"]), f"{source}: TRUSTED_PROXIES entry")
     settings["TRUSTED_PROXIES"] = ",".join(trusted)
+    smoke = split_list(settings["SMOKE_PATHS"])
+    for path in smoke:
+        if not _SMOKE_PATH.fullmatch(path):
+            raise ConfigError(f"{source}: SMOKE_PATHS entry {path!r} is not a path on the site (like /catalog/)")
+    if not smoke:
+        raise ConfigError(f"{source}: SMOKE_PATHS is empty; the default is /")
+    settings["SMOKE_PATHS"] = ",".join(smoke)
     for key in ("DB_NAME", "DB_USER"):
         if not _SQL_NAME.fullmatch(settings[key]):
             raise ConfigError(f"{source}: {key}={settings[key]!r} must be lower-case letters, digits and _")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from switcher import colors
+from switcher import colors, smoke
 from switcher.chores import Chores
 from switcher.config import LIVE_FLAG, check_release, other_color
 from switcher.errors import ConfigError, NotFound, Refused, SwitcherError, Unhealthy
@@ -41,6 +41,20 @@ class Cutover(Chores):
                 )
             time.sleep(0.2)
 
+    def _smoke(self, release: str, timeout: float) -> None:
+        """Each of SMOKE_PATHS answers through preview as smoke.problem() wants; a colour still
+        coming up (no answer, 502-504) gets until `timeout`, anything else fails at once."""
+        for path in self.env.smoke_paths:
+            deadline = time.monotonic() + timeout
+            while True:
+                answer = self.probe.get("preview", path)
+                trouble = smoke.problem(path, answer, release, self.env.site_hosts)
+                if trouble is None:
+                    break
+                if answer.status not in smoke.TRANSIENT or time.monotonic() > deadline:
+                    raise Unhealthy(trouble)
+                time.sleep(0.2)
+
     def _explain_failure(self, color: str) -> None:
         container = self.color_container(color)
         if container is None:
@@ -65,7 +79,8 @@ class Cutover(Chores):
         if dry_run:
             idle = before.idle
             assert idle is not None
-            self._run(f"deploy {release} to {idle}", deploy_plan(idle, release), {}, dry_run=True)
+            steps = deploy_plan(idle, release, self.env.smoke_paths)
+            self._run(f"deploy {release} to {idle}", steps, {}, dry_run=True)
             if then_promote:
                 self.promote(idle, options, dry_run=True, expected_release=release)
             return
@@ -78,7 +93,7 @@ class Cutover(Chores):
         status = self.status()  # under the lock: the idle colour of now, not of before the lock
         idle = status.idle
         assert idle is not None
-        steps = deploy_plan(idle, release)
+        steps = deploy_plan(idle, release, self.env.smoke_paths)
         started = time.monotonic()
         previous = status.colors[idle].release
         record = colors.starting(self.color_record(idle), previous, release)
@@ -99,7 +114,7 @@ class Cutover(Chores):
             "check-deploy": task(["python3", "manage.py", "check", "--deploy"]),
             "wait-healthy": wait_healthy,
             "warm": lambda: [self.probe.get("preview", path) for path in ("/", "/", "/healthz")],
-            "smoke": lambda: self._expect("preview", release, path="/", timeout=options.verify_timeout),
+            "smoke": lambda: self._smoke(release, options.verify_timeout),
             "publish": task(["publish-assets", "/srv/static", "/srv/maintenance"], user="0"),
         }
         try:

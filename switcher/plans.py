@@ -25,7 +25,8 @@ class Options:
     stop_old: bool = False
 
 
-def deploy_plan(idle: str, release: str) -> list[Step]:
+def deploy_plan(idle: str, release: str, smoke_paths: list[str] | None = None) -> list[Step]:
+    paths = ", ".join(smoke_paths or ["/"])
     return [
         Step("check-release", f"refuse unless the images of release {release} exist"),
         Step("recreate", f"(re)create app-{idle} with release {release} from the compose definition"),
@@ -33,7 +34,7 @@ def deploy_plan(idle: str, release: str) -> list[Step]:
         Step("check-deploy", f"run `manage.py check --deploy` in a one-off container of {release}"),
         Step("wait-healthy", f"wait until app-{idle} is healthy and /healthz answers through preview"),
         Step("warm", f"send a few requests to app-{idle} through preview"),
-        Step("smoke", f"check that preview answers 200 with X-Release {release}"),
+        Step("smoke", f"check that preview answers {paths} (2xx, or a redirect within the site) from {release}"),
         Step("publish", f"publish the static files and maintenance page of {release} (no overwrite)"),
     ]
 

@@ -35,6 +35,7 @@ class Answer:
     status: int
     release: str | None
     body: str
+    location: str | None = None
 
 
 class SiteProbe:
@@ -60,7 +61,12 @@ class SiteProbe:
             response = self.session.get(self._url(listener, path), timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as error:
             return Answer(status=0, release=None, body=str(error)[:200])
-        return Answer(status=response.status_code, release=response.headers.get("X-Release"), body=response.text[:300])
+        return Answer(
+            status=response.status_code,
+            release=response.headers.get("X-Release"),
+            body=response.text[:300],
+            location=response.headers.get("Location"),
+        )
 
     def close(self) -> None:
         self.session.close()

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .stackenv import ROOT, build_site_release, remove_release, running_stack
+from .stackenv import ROOT, build_site_release, ok, remove_release, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +81,60 @@ def test_a_wrong_settings_module_is_one_line(client):
     assert result.returncode != 0
     assert "build: error: SITE_SETTINGS=pressroom.nosuch is not a settings module" in result.stderr
     assert client.images.list(filters={"reference": "switcher/*:bad-settings"}) == []
+
+
+PLAIN_URLS = """from django.urls import path
+from django.views.generic import RedirectView
+
+from press import views
+
+# No /healthz; the root redirects, like many sites' do; /away leaves the site.
+urlpatterns = [
+    path("", RedirectView.as_view(url="/press/")),
+    path("press/", views.press_list, name="press-list"),
+    path("away", RedirectView.as_view(url="https://evil.example/")),
+]
+"""
+
+
+def plain_site(site_dir) -> None:
+    (site_dir / "pressroom" / "urls.py").write_text(PLAIN_URLS)
+
+
+@pytest.fixture(scope="module")
+def plain(release, client, tmp_path_factory):
+    """A release of a site with no /healthz of its own and a root that redirects."""
+    tag = build_site_release(f"{release}-plain", tmp_path_factory.mktemp("plain"), plain_site)
+    with running_stack(tmp_path_factory.mktemp("plainstack"), tag, client) as env:
+        yield env
+    remove_release(client, tag)
+
+
+def test_a_site_without_healthz_gets_the_platforms(plain):
+    with plain.session() as http:
+        health = http.get(plain.live_url + "/healthz", timeout=10)
+        assert health.status_code == 200
+        assert health.json() == {"release": plain.release, "color": "blue", "db": "ok", "cache": "ok", "by": "platform"}
+        assert http.get(plain.live_url + "/", allow_redirects=False, timeout=10).headers["Location"] == "/press/"
+    assert plain.status()["colors"]["blue"]["health"] == "healthy", "Docker's health check uses it too"
+    plain.container("db").stop(timeout=20)
+    try:
+        with plain.session() as http:
+            down = http.get(plain.live_url + "/healthz", timeout=15)
+        assert down.status_code == 503 and down.json()["db"] == "down"
+    finally:
+        plain.container("db").start()
+        plain.wait_healthy("db")
+        plain.wait_healthy("app-blue")
+
+
+def test_a_redirecting_root_passes_the_smoke_test_and_bad_paths_fail_it(plain):
+    ok(plain.switcher("deploy", plain.release, "--env", plain.name))  # `/` answers 302 to /press/
+    for paths, message in (("/,/nowhere", "preview /nowhere answered 404"), ("/,/away", "a redirect off the site")):
+        plain.settings["SMOKE_PATHS"] = paths
+        plain.write_env_file()
+        failed = plain.switcher("deploy", plain.release, "--env", plain.name)
+        assert failed.returncode == 6 and message in failed.stderr, failed.stderr
+        assert plain.status()["live"] == "blue"
+    plain.settings["SMOKE_PATHS"] = "/"
+    plain.write_env_file()

@@ -66,6 +66,11 @@ def test_validate_fills_defaults_and_project(paths):
         ({"WRITE_RATE_LIMIT": "0"}, "must be a positive whole number"),
         ({"SETTINGS_MODULE": "site.settings; rm -rf /"}, "is not a Python module path"),
         ({"SETTINGS_MODULE": "site.settings_integration"}, None),
+        ({"SMOKE_PATHS": "/,/catalog/,/api/health?full=1"}, None),
+        ({"SMOKE_PATHS": "catalog"}, "SMOKE_PATHS entry 'catalog' is not a path"),
+        ({"SMOKE_PATHS": "//evil.example/"}, "is not a path"),
+        ({"SMOKE_PATHS": "/a b"}, "is not a path"),
+        ({"SMOKE_PATHS": ","}, "SMOKE_PATHS is empty"),
     ],
 )
 def test_validate_refuses_bad_settings(paths, values, message):
