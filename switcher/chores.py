@@ -7,9 +7,9 @@ import ipaddress
 import re
 import time
 
-from switcher.config import CRON_STOPPED_FLAG, parse_networks
+from switcher.config import COLORS, CRON_STOPPED_FLAG, parse_networks
 from switcher.credentials import ROTATABLE, rotate
-from switcher.errors import ConfigError, Refused
+from switcher.errors import ConfigError, NotFound, Refused
 from switcher.maintenance import MaintenanceSwitch
 from switcher.plans import retained_releases
 from switcher.session import Session
@@ -111,6 +111,30 @@ class Chores(Session):
                 self.stack.start_cron(releases)
             done.append("recreated cron")
         return done
+
+    # -- operating the site -------------------------------------------------------------------
+    def manage(self, arguments: list[str], terminal: bool) -> int:
+        """`manage.py ARGUMENTS` in a one-off container of the live release (the stack's volumes
+        and settings), attached to this terminal or pipe; its exit code. Recorded in the history
+        by its command name only (arguments may hold anything)."""
+        status = self.status()
+        release = status.live_release or self.any_release()
+        started = time.monotonic()
+        code = self.stack.attach_task(self.releases(), release, ["python3", "manage.py", *arguments], terminal)
+        command = arguments[0] if arguments else "help"
+        self.record("manage", started, "ok" if code == 0 else "failed", release=release, command=command, exit=code)
+        return code
+
+    def log_target(self, service: str) -> str:
+        """The container of `service`: live (default), idle, blue, green, lb, cron, db, memcached."""
+        if service in ("live", "idle"):
+            status = self.status()
+            service = (status.live if service == "live" else status.idle) or ""
+        name = f"app-{service}" if service in COLORS else service
+        container = self.containers().get(name)
+        if container is None:
+            raise NotFound(f"{self.env.name} has no {name} container")
+        return container.name
 
     # -- cron ---------------------------------------------------------------------------------
     def cron_follow(self, release: str) -> None:

@@ -9,7 +9,16 @@ from typing import Any
 import click
 
 from switcher import history
-from switcher.config import COLORS, PROJECT_LABEL, Environment, Paths, check_release, default_env_name, load_environment
+from switcher.config import (
+    COLORS,
+    PROJECT_LABEL,
+    Environment,
+    Paths,
+    check_release,
+    default_env_name,
+    load_environment,
+    parse_since,
+)
 from switcher.credentials import ROTATABLE
 from switcher.cutover import Cutover
 from switcher.errors import EXIT_CODES, Refused, SwitcherError
@@ -30,6 +39,9 @@ class SwitcherGroup(click.Group):
         except SwitcherError as error:
             click.echo(f"switcher: error: {error}", err=True)
             sys.exit(error.exit_code)
+
+
+LOG_SERVICES = ("live", "idle", "blue", "green", "lb", "cron", "db", "memcached")
 
 
 def _exit_codes_help() -> str:
@@ -386,6 +398,38 @@ def secrets_rotate(name: str, env_name: str | None) -> None:
     """
     for line in _cutover(env_name).rotate_secret(name):
         _say(line)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@env_option
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def manage(env_name: str | None, arguments: tuple[str, ...]) -> None:
+    """Run `manage.py ARGUMENTS` in a one-off container of the live release.
+
+    With the stack's volumes and settings, as the site's user; interactive when a terminal is
+    attached (`switcher manage createsuperuser`, `switcher manage shell`), its input and output
+    piped otherwise. Options before ARGUMENTS are switcher's (--env), the rest manage.py's.
+    Exits with the command's exit code.
+    """
+    sys.exit(_cutover(env_name).manage(list(arguments), sys.stdin.isatty() and sys.stdout.isatty()))
+
+
+@cli.command()
+@click.argument("service", default="live", type=click.Choice(LOG_SERVICES))
+@env_option
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until interrupted.")
+@click.option("--since", metavar="WHEN", default=None, help="Only lines since WHEN: 10m, 2h, 1d, or 2026-11-25T10:00.")
+@click.option("-n", "--tail", type=click.IntRange(0), default=None, help="Only the last N lines (before following).")
+def logs(service: str, env_name: str | None, follow: bool, since: str | None, tail: int | None) -> None:
+    """Print a service's log: the live colour's by default, or idle, blue, green, lb, cron, db, memcached."""
+    moment = parse_since(since) if since else None
+    chores = _cutover(env_name)
+    name = chores.log_target(service)
+    try:
+        for chunk in chores.docker.log_stream(name, follow, moment, tail):
+            click.echo(chunk.decode("utf-8", "replace"), nl=False)
+    except KeyboardInterrupt:
+        pass
 
 
 @cli.command(name="history")

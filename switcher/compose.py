@@ -115,6 +115,14 @@ class Compose:
             raise SwitcherError(f"docker compose {args[0]} failed: {' | '.join(last) or 'no output'}")
         return ComposeResult(completed.returncode, output)
 
+    def attach(self, args: Sequence[str]) -> int:
+        """Run with this process's own stdin, stdout and stderr (an operator at a terminal, or a
+        pipe), for as long as it takes; the exit code as it is."""
+        try:
+            return subprocess.run([*self.command, *args], env={**os.environ, **self.variables}, check=False).returncode
+        except KeyboardInterrupt:
+            return 130
+
     def config_hashes(self, services: Sequence[str]) -> dict[str, str]:
         """What compose would label each service's container with (com.docker.compose.config-hash)."""
         result = self.run(["config", "--hash", ",".join(services)])

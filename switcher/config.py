@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from switcher.errors import ConfigError, NotFound
@@ -325,3 +326,19 @@ def default_env_name(paths: Paths) -> str:
     if marker.is_file() and marker.read_text().strip():
         return marker.read_text().strip()
     return "production"
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """`10m`, `2h`, `1d`, `30s`, or an ISO date and time (UTC unless it says otherwise)."""
+    now = now or datetime.now(UTC)
+    match = re.fullmatch(r"(\d{1,6})([smhd])", value.strip())
+    if match:
+        seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        return now - timedelta(seconds=seconds)
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--since {value!r} is neither a duration like 10m, 2h, 1d nor a date like 2026-11-25T10:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 
 import docker
 import docker.errors
@@ -150,6 +151,16 @@ class Docker:
     def start(self, name: str) -> None:
         with _docker_errors("starting a container"):
             self.client.containers.get(name).start()
+
+    def log_stream(
+        self, container_name: str, follow: bool, since: datetime | None, tail: int | None
+    ) -> Iterator[bytes]:
+        """A container's log, with timestamps; until it stops (or forever) with `follow`."""
+        with _docker_errors("reading container logs"):
+            container = self.client.containers.get(container_name)
+            yield from container.logs(
+                stream=True, follow=follow, since=since, tail="all" if tail is None else tail, timestamps=True
+            )
 
     def logs_tail(self, container_name: str, lines: int = 20) -> str:
         with _docker_errors("reading container logs"):

@@ -246,6 +246,11 @@ class Stack:
             raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {_last_lines(result.output, 3)}")
         return result.output
 
+    def attach_task(self, releases: Releases, release: str, command: list[str], terminal: bool) -> int:
+        """A one-off container of `release` attached to this process's terminal (or pipe)."""
+        compose = self.compose(releases, self.credentials(), task_release=release)
+        return compose.attach(["run", "--rm", "--no-deps", *([] if terminal else ["-T"]), "app-task", *command])
+
     def cron_stopped_by_operator(self) -> bool:
         lb = by_service(self.docker.project_containers(self.env.project)).get("lb")
         if lb is None or lb.state != "running":

@@ -207,3 +207,27 @@ def test_secrets_are_rotated_and_applied(site):
     for value in store_credentials(site).values():
         assert value not in json.dumps(records), "no secret in the history"
     ok(site.switcher("up", "--env", site.name, "--release", site.release))  # nothing differs afterwards
+
+
+def test_manage_runs_a_command_of_the_live_release_and_passes_its_exit_code(site):
+    checked = ok(site.switcher("manage", "--env", site.name, "check"))
+    assert "System check identified no issues" in checked.stdout
+    shell = site.switcher("manage", "--env", site.name, "shell", "-c", "import django; print(6 * 7)")
+    assert shell.returncode == 0 and shell.stdout.strip().endswith("42"), shell.stderr
+    unknown = site.switcher("manage", "--env", site.name, "no-such-command")
+    assert unknown.returncode == 1 and "Unknown command" in unknown.stderr + unknown.stdout
+    records = history(lambda *a: site.switcher(*a, "--env", site.name))
+    assert [(r["command"], r["exit"]) for r in records if r["action"] == "manage"][-3:] == [
+        ("check", 0),
+        ("shell", 0),
+        ("no-such-command", 1),
+    ]
+
+
+def test_logs_of_a_service(site):
+    cron = ok(site.switcher("logs", "cron", "--env", site.name, "-n", "2"))
+    assert len(cron.stdout.splitlines()) == 2 and "cron: " in cron.stdout
+    live = ok(site.switcher("logs", "--env", site.name, "--since", "1d"))
+    assert "Booting worker" in live.stdout, "the live colour's gunicorn"
+    bad = site.switcher("logs", "--env", site.name, "--since", "yesterday")
+    assert bad.returncode == 3 and bad.stderr.strip().startswith("switcher: error: --since 'yesterday'")

@@ -158,3 +158,17 @@ def test_default_env_follows_make_up(paths, monkeypatch):
     assert default_env_name(paths) == "integration"
     monkeypatch.setenv("SWITCHER_ENV", "other")
     assert default_env_name(paths) == "other"
+
+
+def test_since_takes_durations_and_dates():
+    from datetime import UTC, datetime, timedelta
+
+    from switcher.config import parse_since
+
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    assert parse_since("10m", now) == now - timedelta(minutes=10)
+    assert parse_since("1d", now) == now - timedelta(days=1)
+    assert parse_since("2026-11-25T10:00", now) == datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    for bad in ("yesterday", "10 m", "-5m", "10y", ""):
+        with pytest.raises(ConfigError, match="--since"):
+            parse_since(bad, now)
