@@ -2,7 +2,7 @@
 # Render nginx/templates/*.template with this environment's values, test, then run nginx.
 set -eu
 : "${BLUE_ADDR:?}" "${GREEN_ADDR:?}" "${SITE_HOSTS:?}" "${PUBLIC_HTTPS_PORT:=443}" "${WRITE_RATE_LIMIT:=10}"
-: "${TRUSTED_PROXIES:=}"
+: "${TRUSTED_PROXIES:=}" "${MEDIA_URL:=/media/}"
 if [ "$PUBLIC_HTTPS_PORT" = 443 ]; then HTTPS_PORT_SUFFIX=""; else HTTPS_PORT_SUFFIX=":$PUBLIC_HTTPS_PORT"; fi
 SERVER_NAMES=$(echo "$SITE_HOSTS" | tr ',' ' ')
 WRITE_BURST=$((WRITE_RATE_LIMIT * 2))
@@ -10,11 +10,13 @@ export HTTPS_PORT_SUFFIX SERVER_NAMES WRITE_BURST
 for cert in /etc/nginx/tls/cert.pem /etc/nginx/tls/key.pem; do
   [ -r "$cert" ] || { echo "lb: $cert is missing (switcher up provides it)" >&2; exit 1; }
 done
-mkdir -p /etc/nginx/switcher
-vars='${BLUE_ADDR} ${GREEN_ADDR} ${HTTPS_PORT_SUFFIX} ${SERVER_NAMES} ${WRITE_RATE_LIMIT} ${WRITE_BURST}'
-for template in /etc/nginx/templates/*.template; do
-  name=$(basename "$template" .template)
-  envsubst "$vars" < "$template" > "/etc/nginx/switcher/$name"
+export MEDIA_URL
+mkdir -p /etc/nginx/switcher/server
+vars='${BLUE_ADDR} ${GREEN_ADDR} ${HTTPS_PORT_SUFFIX} ${SERVER_NAMES} ${WRITE_RATE_LIMIT} ${WRITE_BURST} ${MEDIA_URL}'
+# templates/*: http level (included by nginx.conf); templates/server/*: inside server blocks.
+for template in /etc/nginx/templates/*.template /etc/nginx/templates/server/*.template; do
+  name=${template#/etc/nginx/templates/}
+  envsubst "$vars" < "$template" > "/etc/nginx/switcher/${name%.template}"
 done
 # The client's address is the connection's, unless the connection comes from a trusted proxy
 # (TRUSTED_PROXIES, checked by switcher as addresses or networks): then it is the last

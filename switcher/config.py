@@ -56,6 +56,8 @@ DEFAULTS: dict[str, str] = {
     # Requests that change state (POST, PUT, PATCH, DELETE) per second per client address; a
     # burst of twice as many is allowed, beyond that the lb answers 429.
     "WRITE_RATE_LIMIT": "10",
+    # Where the site's uploads (MEDIA_ROOT, the media volume) are served by the lb.
+    "MEDIA_URL": "/media/",
     # Pages `deploy` checks through preview before a release may go live (comma-separated):
     # each must answer 2xx, or redirect within the site, from the new release.
     "SMOKE_PATHS": "/",
@@ -68,6 +70,7 @@ _RELEASE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # RFC 1123 host names (a leading "*." for a wildcard certificate name), or IP addresses.
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _SQL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_MEDIA_URL = re.compile(r"/(?:(?!\.+/)[A-Za-z0-9_.-]+/)+")  # segments, none of dots only
 _SMOKE_PATH = re.compile(r"/(?!/)[\x21-\x7e]{0,500}")  # one leading slash, printable ASCII, no spaces
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 # A Docker repository path, optionally behind a registry host[:port] (`registry:5000/team/app`).
@@ -273,6 +276,10 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     settings["SITE_HOSTS"] = ",".join(hosts)
     trusted = parse_networks(split_list(settings["TRUSTED_PROXIES"]), f"{source}: TRUSTED_PROXIES entry")
     settings["TRUSTED_PROXIES"] = ",".join(trusted)
+    if not _MEDIA_URL.fullmatch(settings["MEDIA_URL"]) or settings["MEDIA_URL"] in ("/", "/static/"):
+        raise ConfigError(
+            f"{source}: MEDIA_URL={settings['MEDIA_URL']!r} must be a path like /media/, not / or /static/"
+        )
     smoke = split_list(settings["SMOKE_PATHS"])
     for path in smoke:
         if not _SMOKE_PATH.fullmatch(path):

@@ -336,3 +336,26 @@ def test_site_configuration_files_are_shared_and_survive_switches(site, tmp_path
         site.exec("app-blue", ["touch", "/var/lib/site/config/x"])
     bad = site.switcher("config", "put", str(config), "--name", "../escape", "--env", site.name)
     assert bad.returncode == 3
+
+
+def test_uploads_are_shared_by_both_colours_and_served_without_running_anything(site):
+    """The media volume: an upload through one colour is served after a promote by the other."""
+    before = site.status()
+    page = b"<html><script>document.title='ran'</script><body>uploaded</body></html>"
+    with site.session() as http:
+        stored = http.post(site.live_url + "/upload", files={"file": ("report.html", page)}, timeout=10)
+        assert stored.status_code == 200, stored.text[:200]
+        url, color = stored.json()["url"], stored.json()["color"]
+        assert url.startswith("/media/uploads/") and color == before["live"]
+        ok(site.switcher("promote", "--env", site.name))
+        served = http.get(site.live_url + url, timeout=10)
+        assert served.status_code == 200 and served.content == page
+        assert "X-Release" not in served.headers, "nginx serves uploads; nothing of the site runs"
+        policy = served.headers["Content-Security-Policy"]
+        assert "sandbox" in policy and "default-src 'none'" in policy, "an uploaded page cannot run script"
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+        assert http.get(site.live_url + "/media/.hidden", timeout=10).status_code == 404
+    other = site.status()["live"]
+    assert other != color
+    assert site.exec(f"app-{other}", ["cat", f"/var/lib/site/media/{url.removeprefix('/media/')}"]).encode() == page
+    ok(site.switcher("rollback", "--env", site.name))

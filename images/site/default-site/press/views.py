@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -76,3 +77,15 @@ def orders(request: HttpRequest) -> JsonResponse:
     order_id = next_order_id(settings.STATE_DIR)
     log.info("order %d placed", order_id)
     return JsonResponse({"id": order_id})
+
+
+@csrf_exempt
+@require_POST
+def upload(request: HttpRequest) -> JsonResponse:
+    """Stores the posted file under MEDIA_ROOT and says where it is served. Only in the test
+    settings' URLs (pressroom.urls_test): a test of shared uploads, not a public form."""
+    uploaded = request.FILES.get("file")
+    if uploaded is None:
+        return JsonResponse({"error": "no file"}, status=400)
+    name = default_storage.save(f"uploads/{uploaded.name}", uploaded)
+    return JsonResponse({"url": default_storage.url(name), "color": settings.COLOR})
