@@ -20,12 +20,12 @@ class Chores(Session):
     # -- maintenance --------------------------------------------------------------------------
     def maintenance(self, on: bool, message: str | None, retry_after: int, allow: list[str]) -> None:
         networks = parse_networks(allow, "--allow")  # before anything changes
-        status = self.status()
+        self.status()
         self._note_unseen(networks)
         started = time.monotonic()
         with self.locked("maintenance " + ("on" if on else "off")):
             switch = MaintenanceSwitch(self.docker, self.lb())
-            release = status.live_release or self.any_release()
+            release = self.status().live_release or self.any_release()  # under the lock: the page of now
             if on:
                 switch.turn_on(release, self.credentials()["MAINTENANCE_TOKEN"], message, retry_after, networks)
             else:
@@ -59,10 +59,11 @@ class Chores(Session):
     def rotate_secret(self, name: str) -> list[str]:
         """A new value for one secret, stored and applied; returns what was redone."""
         key = ROTATABLE[name]
-        status = self.status()
+        self.status()
         started = time.monotonic()
         recreates = key in ("DJANGO_SECRET_KEY", "DB_PASSWORD")
         with self.locked(f"secrets rotate {name}"):
+            status = self.status()  # under the lock: which colour is live and running now
             switch = MaintenanceSwitch(self.docker, self.lb())
             state = switch.read()
             if recreates and state is None:
@@ -151,12 +152,12 @@ class Chores(Session):
         self.stack.start_cron(releases)
 
     def cron(self, action: str) -> dict:
-        status = self.status()
+        self.status()
         lb = self.lb()
-        live_release = status.live_release or self.any_release()
         if action in ("stop", "start"):
             started = time.monotonic()
             with self.locked(f"cron {action}"):
+                live_release = self.status().live_release or self.any_release()  # under the lock
                 if action == "stop":
                     self.docker.exec_output(lb, ["touch", CRON_STOPPED_FLAG])
                     current = self.containers().get("cron")
@@ -167,6 +168,7 @@ class Chores(Session):
                     self.docker.exec_output(lb, ["rm", "-f", CRON_STOPPED_FLAG])
                     self.stack.start_cron(self.releases(cron=live_release))
                 self.record("cron", started, "ok", state=action, release=live_release)
+        live_release = self.status().live_release or self.any_release()
         current = self.containers().get("cron")
         return {
             "state": current.state if current else "missing",

@@ -115,7 +115,9 @@ class Stack:
         green = read_green_flag(self.docker, containers)
         if green is None:  # no lb runs (after `down`, say): the flag is still in its volume
             green = self.docker.volume_has_file(f"{self.env.project}_lb-live", LIVE_FLAG_NAME)
-        plan = plan_up(self.env, containers, green, requested, self.recorded_releases())
+        records = {color: read_record(self.store, color) for color in COLORS}
+        recorded = {color: record.last_ok for color, record in records.items() if record and record.last_ok}
+        plan = plan_up(self.env, containers, green, requested, recorded)
         missing = [image for image in plan.images if not self.docker.image_exists(image)]
         if missing:
             raise NotFound(f"release not built: missing image {', '.join(missing)} (run `make build RELEASE=…`)")
@@ -146,7 +148,7 @@ class Stack:
         colors_to_start = []
         for color in COLORS:
             container = existing.get(f"app-{color}")
-            reason = refusal(color, read_record(self.store, color), container.release if container else None)
+            reason = refusal(color, records[color], container.release if container else None)
             if container is not None and reason is not None and color != plan.live:
                 report(f"app-{color} stays stopped: {reason}")
                 continue
@@ -163,15 +165,6 @@ class Stack:
             report(f"starting cron with release {plan.releases.cron}")
             self.start_cron(plan.releases, credentials)
         return plan
-
-    def recorded_releases(self) -> dict[str, str]:
-        """The release each colour last deployed ok, from the store's deploy records."""
-        found = {}
-        for color in COLORS:
-            record = read_record(self.store, color)
-            if record is not None and record.last_ok:
-                found[color] = record.last_ok
-        return found
 
     def refuse_recreating(self, compose: Compose, existing: dict[str, ContainerInfo]) -> None:
         """Never recreate a running db, memcached or lb because a setting changed: that would

@@ -80,13 +80,15 @@ class EnvironmentStore:
             self.docker.remove_volume(volume)
 
     # -- files --------------------------------------------------------------------------------
-    def read(self, path: str) -> bytes | None:
+    def _file(self, absolute: str) -> bytes | None:
+        """One file of the holder's volumes, or None."""
         if not self.exists():
             return None
-        files = self.docker.read_files(self._holder(), f"{STORE_DIR}/{path}")
-        if not files:
-            return None
-        return next(iter(files.values()))
+        files = self.docker.read_files(self._holder(), absolute)
+        return next(iter(files.values())) if files else None
+
+    def read(self, path: str) -> bytes | None:
+        return self._file(f"{STORE_DIR}/{path}")
 
     def read_dir(self, path: str) -> dict[str, bytes]:
         """Every file under the directory `path`, by its path in the store (`history/x.json`)."""
@@ -106,13 +108,10 @@ class EnvironmentStore:
 
     # -- the certificate, in the volume the lb mounts ------------------------------------------
     def read_certificate(self) -> bytes | None:
-        if not self.exists():
-            return None
-        files = self.docker.read_files(self._holder(), f"{TLS_DIR}/cert.pem")
-        return next(iter(files.values())) if files else None
+        return self._file(f"{TLS_DIR}/cert.pem")
 
     def has_key(self) -> bool:
-        return bool(self.exists() and self.docker.read_files(self._holder(), f"{TLS_DIR}/key.pem"))
+        return self._file(f"{TLS_DIR}/key.pem") is not None
 
     def write_certificate(self, cert: bytes, key: bytes) -> None:
         """The key first (0600), then the certificate: nginx reads both as root at (re)start."""

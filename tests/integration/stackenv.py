@@ -153,14 +153,22 @@ class StackEnv:
         path = self.directory / "cert.pem"
         if path.is_file():  # made once per environment; load threads read it meanwhile
             return path
-        chunks, _ = self.client.containers.get(f"{self.project}-switcher-store").get_archive("/tls/cert.pem")
-        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
-            handle = archive.extractfile(archive.getmembers()[0])
-            assert handle is not None
-            temporary = path.with_suffix(f".{threading.get_ident()}.tmp")
-            temporary.write_bytes(handle.read())
+        temporary = path.with_suffix(f".{threading.get_ident()}.tmp")
+        temporary.write_bytes(self.store_file("/tls/cert.pem"))
         temporary.replace(path)
         return path
+
+    def store_file(self, path: str) -> bytes:
+        """A file of the environment's store (/store/…) or tls volume (/tls/…), as switcher reads it."""
+        chunks, _ = self.client.containers.get(f"{self.project}-switcher-store").get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            handle = archive.extractfile(archive.getmembers()[0])
+            assert handle is not None, path
+            return handle.read()
+
+    def credentials(self) -> dict[str, str]:
+        text = self.store_file("/store/credentials.env").decode()
+        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
     @property
     def bind_address(self) -> str:

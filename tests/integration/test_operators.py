@@ -152,14 +152,6 @@ def site_env(site: StackEnv, color: str) -> dict[str, str]:
     return dict(pairs)
 
 
-def store_credentials(site: StackEnv) -> dict[str, str]:
-    chunks, _ = site.client.containers.get(f"{site.project}-switcher-store").get_archive("/store/credentials.env")
-    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
-        handle = archive.extractfile(archive.getmembers()[0])
-        text = handle.read().decode() if handle else ""
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-
-
 CONNECT = """
 import os, sys, psycopg
 try:
@@ -171,12 +163,12 @@ except psycopg.OperationalError:
 
 
 def test_secrets_are_rotated_and_applied(site):
-    old = store_credentials(site)
+    old = site.credentials()
     # The maintenance token: at once, also while maintenance is on.
     ok(site.switcher("maintenance", "on", "--env", site.name))
     try:
         ok(site.switcher("secrets", "rotate", "maintenance-token", "--env", site.name))
-        new = store_credentials(site)
+        new = site.credentials()
         assert new["MAINTENANCE_TOKEN"] != old["MAINTENANCE_TOKEN"]
         with site.session() as http:
             for token, status in ((old["MAINTENANCE_TOKEN"], 503), (new["MAINTENANCE_TOKEN"], 200)):
@@ -186,7 +178,7 @@ def test_secrets_are_rotated_and_applied(site):
         before = container_ids(site)
         rotated = ok(site.switcher("secrets", "rotate", "db-password", "--env", site.name))
         assert "recreated app-blue" in rotated.stderr and "recreated app-green" in rotated.stderr
-        after = store_credentials(site)
+        after = site.credentials()
         assert after["DB_PASSWORD"] != old["DB_PASSWORD"]
         assert all(site_env(site, color)["DB_PASSWORD"] == after["DB_PASSWORD"] for color in ("blue", "green"))
         assert site.exec("app-blue", ["python3", "-c", CONNECT, after["DB_PASSWORD"]]).strip() == "connected"
@@ -200,11 +192,11 @@ def test_secrets_are_rotated_and_applied(site):
     # Outside maintenance, a rotation that recreates the live colour is refused, and changes nothing.
     refused = site.switcher("secrets", "rotate", "django-secret-key", "--env", site.name)
     assert refused.returncode == 8 and "maintenance on" in refused.stderr
-    assert store_credentials(site)["DJANGO_SECRET_KEY"] == old["DJANGO_SECRET_KEY"]
+    assert site.credentials()["DJANGO_SECRET_KEY"] == old["DJANGO_SECRET_KEY"]
     records = history(lambda *a: site.switcher(*a, "--env", site.name))
     rotations = [r for r in records if r["action"] == "secrets"]
     assert [r["secret"] for r in rotations] == ["maintenance-token", "db-password"]
-    for value in store_credentials(site).values():
+    for value in site.credentials().values():
         assert value not in json.dumps(records), "no secret in the history"
     ok(site.switcher("up", "--env", site.name, "--release", site.release))  # nothing differs afterwards
 

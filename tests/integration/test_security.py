@@ -5,14 +5,12 @@ network whose clients (in a network namespace) reach it with their own addresses
 from __future__ import annotations
 
 import http.client
-import io
 import ipaddress
 import json
 import re
 import socket
 import stat
 import subprocess
-import tarfile
 import time
 from pathlib import Path
 
@@ -46,19 +44,6 @@ def site(tmp_path_factory, release, client, net):
 def maintenance_off(site):
     yield
     ok(site.switcher("maintenance", "off", "--env", site.name))
-
-
-def store_file(site: StackEnv, path: str) -> bytes:
-    chunks, _ = site.client.containers.get(f"{site.project}-switcher-store").get_archive(path)
-    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
-        handle = archive.extractfile(archive.getmembers()[0])
-        assert handle is not None
-        return handle.read()
-
-
-def credentials(site: StackEnv) -> dict[str, str]:
-    text = store_file(site, "/store/credentials.env").decode()
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 # -- maintenance: what lets a request through --------------------------------------------------
@@ -299,7 +284,7 @@ def test_secrets_live_in_private_files_of_the_environment(site):
     assert sorted(p.name for p in (site.directory / "state").rglob("*") if p.is_file()) == ["current-env"], (
         "nothing of the environment is kept in the checkout"
     )
-    secrets = credentials(site)
+    secrets = site.credentials()
     for container in site.client.containers.list(all=True, filters={"label": f"io.switcher.project={site.project}"}):
         env = "\n".join(container.attrs["Config"].get("Env") or [])
         service = container.labels.get("com.docker.compose.service")

@@ -48,7 +48,7 @@ WSGI_APPLICATION = "switcher_runtime.wsgi.application"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
-        "HOST": os.environ.get("DB_HOST", "db"),
+        "HOST": os.environ.get("DB_HOST", "/run/postgresql"),
         "PORT": os.environ.get("DB_PORT", "5432"),
         "NAME": os.environ.get("DB_NAME", "site"),
         "USER": os.environ.get("DB_USER", "site"),
@@ -75,7 +75,7 @@ MEMCACHED_OPTIONS = {
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
-        "LOCATION": os.environ.get("MEMCACHED_LOCATION", "memcached:11211"),
+        "LOCATION": os.environ.get("MEMCACHED_LOCATION", "unix:/run/memcached/memcached.sock"),
         "KEY_PREFIX": "site",
         "VERSION": RELEASE,
         "TIMEOUT": 300,
@@ -85,7 +85,7 @@ CACHES = {
     # key, so visitors stay logged in across a promote.
     "sessions": {
         "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
-        "LOCATION": os.environ.get("MEMCACHED_LOCATION", "memcached:11211"),
+        "LOCATION": os.environ.get("MEMCACHED_LOCATION", "unix:/run/memcached/memcached.sock"),
         "KEY_PREFIX": "sessions",
         "TIMEOUT": 1209600,
         "OPTIONS": MEMCACHED_OPTIONS,
