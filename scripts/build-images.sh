@@ -65,6 +65,9 @@ rm -f "$ctx/wheels/versions.txt"
 tar -C "$SITE" --exclude=__pycache__ --exclude='*.pyc' --exclude=staticfiles --exclude=.git \
   -cf - . | tar -C "$ctx/site" -xf -
 build site "$ctx" --build-arg "SETTINGS_MODULE=$SITE_SETTINGS"
+# What the platform's settings layer changed in the site's settings (docs/site-contract.md).
+docker run --rm --network none --entrypoint cat "$IMAGE_PREFIX/site:$RELEASE" \
+  /opt/switcher-runtime/settings-report.txt | sed 's/^settings:/build: settings:/'
 
 build lb nginx -f images/lb/Dockerfile
 build db images/db

@@ -47,6 +47,9 @@ DEFAULTS: dict[str, str] = {
     # Another settings module of the site for this environment (the old guide's
     # settings-production / settings-integration); empty: the one the image was built with.
     "SETTINGS_MODULE": "",
+    # Settings the site keeps exactly as its own module sets them, over the platform's settings
+    # layer (comma-separated names from SETTINGS_LAYER below; docs/site-contract.md).
+    "SETTINGS_KEEP": "",
     "HEALTH_TIMEOUT": "120",
     "RETAIN_RELEASES": "3",  # releases whose static files are kept (the live and idle ones always)
     "CRON_STOP_TIMEOUT": "60",  # seconds a running cron job may take to finish at a handover
@@ -78,6 +81,25 @@ _IMAGE_PREFIX = re.compile(
     r"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
 )
 _LINE = re.compile(r"([A-Z][A-Z0-9_]*)=(.*)")
+# What the platform's settings layer sets over the site's settings (the same list as
+# images/site/runtime/switcher_runtime/layer.py's OWNED; a unit test keeps them equal).
+SETTINGS_LAYER = (
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "SECURE_PROXY_SSL_HEADER",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "DATABASES",
+    "STATIC_ROOT",
+    "STATIC_URL",
+    "MEDIA_ROOT",
+    "MEDIA_URL",
+    "STORAGES",
+    "CACHES",
+    "LOGGING",
+)
 
 
 @dataclass(frozen=True)
@@ -237,6 +259,18 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         raise ConfigError(f"{source}: SETTINGS_MODULE={settings['SETTINGS_MODULE']!r} is not a Python module path")
     if settings["DJANGO_DEBUG"] not in ("0", "1"):
         raise ConfigError(f"{source}: DJANGO_DEBUG={settings['DJANGO_DEBUG']!r} must be 0 or 1")
+    if settings["DJANGO_DEBUG"] == "1" and name == "production":
+        raise ConfigError(
+            f"{source}: DJANGO_DEBUG=1 is refused in production (it shows settings and code to strangers)"
+        )
+    keep = split_list(settings["SETTINGS_KEEP"])
+    for setting in keep:
+        if setting not in SETTINGS_LAYER:
+            raise ConfigError(
+                f"{source}: SETTINGS_KEEP names {setting!r}, which the platform does not set "
+                f"(it sets {', '.join(SETTINGS_LAYER)})"
+            )
+    settings["SETTINGS_KEEP"] = ",".join(dict.fromkeys(keep))
     for key in ("HTTP_PORT", "HTTPS_PORT", "PREVIEW_PORT"):
         _check_port(settings, key, source)
     ports = [settings[k] for k in ("HTTP_PORT", "HTTPS_PORT", "PREVIEW_PORT")]

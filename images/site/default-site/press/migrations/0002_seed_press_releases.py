@@ -4,8 +4,18 @@ from django.db import migrations
 
 SEED = [
     ("heic0001", "Hubble captures a stellar nursery", "A new mosaic shows thousands of young stars.", "2024-03-14"),
-    ("heic0002", "A galaxy cluster bends light", "Gravitational lensing magnifies galaxies behind the cluster.", "2024-06-02"),
-    ("heic0003", "Ångström-scale optics for the next telescope", "UTF-8 survives every layer: café, Größe, 宇宙.", "2024-09-21"),
+    (
+        "heic0002",
+        "A galaxy cluster bends light",
+        "Gravitational lensing magnifies galaxies behind the cluster.",
+        "2024-06-02",
+    ),
+    (
+        "heic0003",
+        "Ångström-scale optics for the next telescope",
+        "UTF-8 survives every layer: café, Größe, 宇宙.",
+        "2024-09-21",
+    ),
 ]
 
 
