@@ -9,8 +9,11 @@ SITE_SETTINGS ?= pressroom.settings
 ENV ?= production
 VENV ?= .venv
 BUILD_DIR ?= build
-IMAGES := base site lb db memcached
+IMAGES := base site lb db memcached broker
 REFRESH ?= 0
+# The site image's Python: empty for what the site's .python-version / runtime.txt asks (3.11
+# without one); 3.11 (Debian 12) or 3.13 (Debian 13).
+PYTHON ?=
 export RELEASE IMAGE_PREFIX SITE SITE_SETTINGS BUILD_DIR REFRESH
 
 PY := $(VENV)/bin/python
@@ -20,7 +23,7 @@ SWITCHER := $(VENV)/bin/switcher
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
-	@echo "  variables: RELEASE=$(RELEASE) ENV=$(ENV) SITE=$(SITE) IMAGE_PREFIX=$(IMAGE_PREFIX)"
+	@echo "  variables: RELEASE=$(RELEASE) ENV=$(ENV) SITE=$(SITE) SITE_SETTINGS=$(SITE_SETTINGS) PYTHON=$(PYTHON) IMAGE_PREFIX=$(IMAGE_PREFIX)"
 
 host: ## Install what is missing on this host (Docker, Compose v2, debootstrap); root only
 	@if [ "$$(id -u)" = 0 ]; then scripts/host-deps.sh; \
@@ -34,8 +37,8 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-build: host venv ## Build every image of RELEASE (base, site, lb, db, memcached); REFRESH=1: with new security updates
-	@PYTHON=$(PY) scripts/build-images.sh
+build: host venv ## Build every image of RELEASE (base, site, lb, db, memcached, broker); REFRESH=1: with new security updates
+	@HOST_PYTHON=$(PY) PYTHON=$(PYTHON) scripts/build-images.sh
 
 up: host venv ## Start the site in ENV with blue live (builds RELEASE's images if missing)
 	@for image in $(IMAGES); do \

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Build every image of one release: base, site, lb, db, memcached, tagged PREFIX/NAME:RELEASE.
+# Build every image of one release: base, site, lb, db, memcached, broker, tagged PREFIX/NAME:RELEASE.
 # Called by `make build`; the variables below come from the Makefile.
 set -euo pipefail
-: "${RELEASE:?}" "${IMAGE_PREFIX:?}" "${SITE:?}" "${SITE_SETTINGS:?}" "${PYTHON:=python3}"
+: "${RELEASE:?}" "${IMAGE_PREFIX:?}" "${SITE:?}" "${SITE_SETTINGS:?}" "${HOST_PYTHON:=python3}"
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 build_dir=${BUILD_DIR:-build}
@@ -18,24 +18,67 @@ if ! [[ "$SITE_SETTINGS" =~ ^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$ 
   echo "build: error: SITE_SETTINGS=$SITE_SETTINGS is not a settings module of $SITE (no $settings_path.py)" >&2
   exit 2
 fi
+# Its Python: PYTHON=3.13 (`make build PYTHON=…`), else what the site asks for in
+# .python-version or runtime.txt when this platform has it, else Debian 12's 3.11.
+available="3.11 (Debian 12), 3.13 (Debian 13)"
+asked="" asked_by=""
+if [ -f "$SITE/.python-version" ]; then
+  asked=$(head -n 1 "$SITE/.python-version" | tr -d ' \r') asked_by=.python-version
+elif [ -f "$SITE/runtime.txt" ]; then
+  asked=$(head -n 1 "$SITE/runtime.txt" | tr -d ' \r' | sed 's/^python-//') asked_by=runtime.txt
+fi
+asked_minor=$(grep -oE '^[0-9]+\.[0-9]+' <<<"$asked" || true)
+site_python=${PYTHON:-}
+if [ -z "$site_python" ] && [ -n "$asked" ]; then
+  case "$asked_minor" in
+    3.11|3.13) site_python=$asked_minor; echo "build: Python $site_python, as the site's $asked_by asks" ;;
+    *) echo "build: error: the site asks for Python ${asked:0:40} ($asked_by); available: $available (PYTHON=3.13 builds on another)" >&2
+       exit 2 ;;
+  esac
+fi
+site_python=${site_python:-3.11}
+case "$site_python" in
+  3.11) suite=bookworm ;;
+  3.13) suite=trixie ;;
+  *) echo "build: error: PYTHON=${site_python:0:40} is not available; available: $available" >&2; exit 2 ;;
+esac
+export SITE_PYTHON=$site_python
+# The processes it declares (Procfile: worker:, beat:), checked before anything is built.
+processes=$("$HOST_PYTHON" scripts/procfile.py "$SITE")
+# Its Debian packages (Aptfile): -dev ones for compiling only, the others in the image.
+"$HOST_PYTHON" scripts/aptfile.py "$SITE" "$build_dir/apt"
 # The site's packages as wheels on this host (the site's pins decide; see the script), before
 # any image is built, so a bad pin stops the build with one line and nothing half-built.
-wheelhouse=$("$PYTHON" scripts/wheelhouse.py "$SITE" "$build_dir/wheelhouse")
+wheelhouse=$("$HOST_PYTHON" scripts/wheelhouse.py "$SITE" "$build_dir/wheelhouse")
 
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 meta=(--build-arg "RELEASE=$RELEASE" --build-arg "REVISION=$revision" --build-arg "CREATED=$created")
 base="$IMAGE_PREFIX/base:$RELEASE"
-quiet=()
-[ "${VERBOSE:-0}" = 1 ] || quiet=(-q)
 
 build() {  # build NAME CONTEXT [docker build args...]
   local name=$1 context=$2; shift 2
-  local started=$SECONDS
-  # (the legacy builder's deprecation notice is dropped; everything else is shown)
-  docker build "${quiet[@]}" "${meta[@]}" --build-arg "BASE=$base" \
-    -t "$IMAGE_PREFIX/$name:$RELEASE" "$@" "$context" \
-    2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
+  local started=$SECONDS log="$build_dir/build-$name.log"
+  mkdir -p "$build_dir"
+  # The whole output goes to the log (shown with VERBOSE=1), so a failing step can be named.
+  if ! docker build --progress=plain "${meta[@]}" --build-arg "BASE=${BUILD_BASE:-$base}" \
+      -t "$IMAGE_PREFIX/$name:$RELEASE" "$@" "$context" >/dev/null 2>"$log"; then
+    [ "${VERBOSE:-0}" != 1 ] || cat "$log" >&2
+    # One line: the step's own complaint when there is one (pip check, a compiler), the
+    # builder's last line otherwise; the whole output stays in the log.
+    local why
+    local pattern
+    for pattern in 'fatal error|which is not installed|has requirement|E: ' 'error: '; do
+      why=$(grep -E "$pattern" "$log" | grep -v -e 'failed to solve' -e 'subprocess-exited-with-error' \
+              | head -n 1 | sed -E 's/^#[0-9]+ [0-9.]+ +//; s/^ *[0-9.]+ +//')
+      [ -z "$why" ] || break
+    done
+    [ -n "$why" ] || why=$(grep -v -e '^$' -e 'legacy builder' "$log" | tail -n 1)
+    echo "build: error: the $name image did not build: ${why:0:300} (whole output: $log)" >&2
+    docker image rm "$base" >/dev/null 2>&1 || true  # untag: nothing of this release is left
+    exit 1
+  fi
+  [ "${VERBOSE:-0}" != 1 ] || cat "$log" >&2
   printf 'build: %-24s %3ds\n' "$IMAGE_PREFIX/$name:$RELEASE" $((SECONDS - started))
 }
 
@@ -52,6 +95,16 @@ started=$SECONDS
 docker build -q "${refresh[@]}" -t "$IMAGE_PREFIX/base:bookworm" -t "$base" images/base \
   2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
 printf 'build: %-24s %3ds\n' "$base" $((SECONDS - started))
+# The site's own base when its Python is not Debian 12's: the same base on that Debian release.
+site_base=$base
+if [ "$suite" != bookworm ]; then
+  started=$SECONDS
+  SUITE=$suite images/base/ensure-debian.sh "debian:$suite-slim"
+  site_base="$IMAGE_PREFIX/base:$suite"
+  docker build -q "${refresh[@]}" --build-arg "DEBIAN=debian:$suite-slim" -t "$site_base" images/base \
+    2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
+  printf 'build: %-24s %3ds\n' "$site_base (Python $site_python)" $((SECONDS - started))
+fi
 
 # The site's context: platform runtime, the lock of its packages, the wheelhouse and the site.
 ctx="$build_dir/site-context"
@@ -62,9 +115,15 @@ cp -a images/site/runtime "$ctx/runtime"
 cp -al "$wheelhouse" "$ctx/wheels" 2>/dev/null || cp -a "$wheelhouse" "$ctx/wheels"
 mv "$ctx/wheels/lock.txt" "$ctx/requirements/lock.txt"
 rm -f "$ctx/wheels/versions.txt"
+# Packages without wheels: their sources and the wheels that build them (the compile stage).
+mkdir -p "$ctx/wheels/sdists" "$ctx/wheels/build-wheels"
+mv "$ctx/wheels/sdists" "$ctx/sdists"
+mv "$ctx/wheels/build-wheels" "$ctx/build-wheels"
+cp "$build_dir/apt/apt-build.txt" "$build_dir/apt/apt-runtime.txt" "$ctx/requirements/"
 tar -C "$SITE" --exclude=__pycache__ --exclude='*.pyc' --exclude=staticfiles --exclude=.git \
   -cf - . | tar -C "$ctx/site" -xf -
-build site "$ctx" --build-arg "SETTINGS_MODULE=$SITE_SETTINGS"
+BUILD_BASE=$site_base build site "$ctx" --build-arg "SETTINGS_MODULE=$SITE_SETTINGS" --label "io.switcher.processes=$processes"
+[ -z "$processes" ] || echo "build: processes from the Procfile: $processes (and the broker they need)"
 # What the platform's settings layer changed in the site's settings (docs/site-contract.md).
 docker run --rm --network none --entrypoint cat "$IMAGE_PREFIX/site:$RELEASE" \
   /opt/switcher-runtime/settings-report.txt | sed 's/^settings:/build: settings:/'
@@ -72,3 +131,4 @@ docker run --rm --network none --entrypoint cat "$IMAGE_PREFIX/site:$RELEASE" \
 build lb nginx -f images/lb/Dockerfile
 build db images/db
 build memcached images/memcached
+build broker images/broker

@@ -17,6 +17,7 @@ Usage: wheelhouse.py SITE_DIR WHEELHOUSE_ROOT   (prints the wheelhouse directory
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -25,18 +26,41 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import sdists
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = ROOT / "images" / "site" / "platform-requirements.txt"
+# The Pythons a site image can have: Debian's python3 of each base (major.minor: full version).
+PYTHONS = {"3.11": "3.11.2", "3.13": "3.13.5"}  # Debian 12 bookworm, Debian 13 trixie
+SITE_PYTHON = os.environ.get("SITE_PYTHON", "3.11")
+FULL_VERSION = PYTHONS.get(SITE_PYTHON, PYTHONS["3.11"])
 TARGET = [
     "--only-binary=:all:",
-    *("--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp"),
+    *("--platform", "manylinux2014_x86_64", "--python-version", SITE_PYTHON, "--implementation", "cp"),
 ]
+WHAT = f"CPython {SITE_PYTHON} on manylinux x86-64"
+# The image's Python as environment markers see it. pip evaluates the markers of dependencies
+# with the Python that runs it, whatever --python-version says, so `add_target_dependencies`
+# evaluates them again for this one (redis needs async-timeout below 3.11.3, say, which a host
+# with 3.11.7 would never fetch).
+TARGET_ENV = {
+    "python_version": SITE_PYTHON,
+    "python_full_version": FULL_VERSION,
+    "implementation_name": "cpython",
+    "implementation_version": FULL_VERSION,
+    "platform_python_implementation": "CPython",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+    "extra": "",
+}
 # The PostgreSQL drivers: a site that names one gets no other.
 DRIVERS = {"psycopg", "psycopg-binary", "psycopg-c", "psycopg2", "psycopg2-binary"}
 KEEP = 8  # wheelhouses kept (other sites, other pins), newest first
@@ -44,6 +68,14 @@ KEEP = 8  # wheelhouses kept (other sites, other pins), newest first
 
 class BuildError(Exception):
     """One line for the person running `make build`."""
+
+
+class NoWheel(BuildError):
+    """pip found no wheel for the target for `requirement` (it may have a source distribution)."""
+
+    def __init__(self, requirement: str, message: str) -> None:
+        super().__init__(message)
+        self.requirement = requirement
 
 
 @dataclass(frozen=True)
@@ -143,7 +175,7 @@ def additions(site_names: set[str], platform_text: str) -> list[str]:
 
 def key(sources: Sources, platform_text: str) -> str:
     digest = hashlib.sha256()
-    for part in [" ".join(TARGET), platform_text, sources.generated]:
+    for part in [" ".join(TARGET), repr(sorted(TARGET_ENV.items())), platform_text, sources.generated]:
         digest.update(part.encode() + b"\0")
     for path in sources.files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -157,6 +189,49 @@ def lock(wheel_dir: Path) -> list[str]:
         name, version, _, _ = parse_wheel_filename(wheel.name)
         pins.add(f"{name}=={version}")
     return sorted(pins, key=str.lower)
+
+
+def wheel_requirements(wheel: Path) -> list[Requirement]:
+    """The Requires-Dist lines of a wheel's METADATA."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1), None)
+        if name is None:
+            return []
+        metadata = archive.read(name).decode("utf-8", "replace")
+    found = []
+    for line in metadata.split("\n\n", 1)[0].splitlines():
+        if line.startswith("Requires-Dist:"):
+            with contextlib.suppress(InvalidRequirement):
+                found.append(Requirement(line.split(":", 1)[1].strip()))
+    return found
+
+
+def missing_for_target(wheel_dir: Path) -> list[str]:
+    """Pure but for reading the wheels: dependencies the target Python needs (their markers true
+    for TARGET_ENV, without extras) that no wheel in `wheel_dir` provides, as requirement lines."""
+    present = {canonicalize_name(parse_wheel_filename(w.name)[0]) for w in wheel_dir.glob("*.whl")}
+    missing: dict[str, str] = {}
+    for wheel in sorted(wheel_dir.glob("*.whl")):
+        for requirement in wheel_requirements(wheel):
+            if requirement.marker is not None and not requirement.marker.evaluate(TARGET_ENV):
+                continue
+            name = canonicalize_name(requirement.name)
+            if name not in present:
+                extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+                missing.setdefault(name, f"{requirement.name}{extras}{requirement.specifier}")
+    return sorted(missing.values(), key=str.lower)
+
+
+def add_target_dependencies(scratch: Path, constraints: Path | None) -> None:
+    """Fetch what the image's Python needs beyond what pip chose for the host's (see TARGET_ENV)."""
+    for _ in range(5):
+        missing = missing_for_target(scratch)
+        if not missing:
+            return
+        (scratch / "target.txt").write_text("".join(f"{line}\n" for line in missing))
+        pinned = ["-c", str(constraints)] if constraints is not None else []
+        pip_download(["-r", str(scratch / "target.txt"), *pinned], scratch, "the packages and their pins")
+    raise BuildError(f"dependencies for Python {TARGET_ENV['python_full_version']} do not settle: {', '.join(missing)}")
 
 
 def conflict_line(output: str) -> str | None:
@@ -175,14 +250,10 @@ def conflict_line(output: str) -> str | None:
     return "; ".join(causes) if causes else None
 
 
-def not_found_line(output: str) -> str | None:
+def not_found(output: str) -> str | None:
+    """The requirement pip found no wheel for, from its output."""
     match = re.search(r"No matching distribution found for (\S+)", output)
-    if match is None:
-        return None
-    return (
-        f"{match.group(1)} has no wheel for CPython 3.11 on manylinux x86-64 (or no such version); "
-        "packages that must be compiled are not supported yet"
-    )
+    return match.group(1) if match else None
 
 
 def pip_download(arguments: list[str], destination: Path, what: str) -> None:
@@ -201,7 +272,10 @@ def pip_download(arguments: list[str], destination: Path, what: str) -> None:
     if result.returncode != 0:
         output = result.stdout + result.stderr
         conflict = conflict_line(output)
-        line = f"{what} conflict: {conflict}" if conflict else not_found_line(output)
+        missing = None if conflict else not_found(output)
+        if missing is not None:
+            raise NoWheel(missing, f"{missing} has no wheel for {WHAT} (or no such version)")
+        line = f"{what} conflict: {conflict}" if conflict else None
         if line is None:
             last = [text.strip() for text in output.strip().splitlines() if text.strip()][-1:]
             line = f"pip could not fetch the packages: {' '.join(last)}"
@@ -224,6 +298,7 @@ def build(site: Path, root: Path) -> Path:
     for loose in [*root.glob("*.whl"), root / ".complete"]:  # the one flat wheelhouse of before
         loose.unlink(missing_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
+    compiled = SourceBuilds(scratch)
     try:
         site_arguments = []
         if sources.top is not None:
@@ -231,25 +306,30 @@ def build(site: Path, root: Path) -> Path:
         elif sources.generated:
             (scratch / "pyproject-requirements.txt").write_text(sources.generated)
             site_arguments = ["-r", str(scratch / "pyproject-requirements.txt")]
-        if site_arguments:
-            pip_download(site_arguments, scratch, "the site's own requirements")  # alone; hashes checked, if any
+        if site_arguments:  # alone; hashes checked, if any
+            compiled.download(site_arguments, "the site's own requirements")
+            add_target_dependencies(scratch, None)
         constraints = scratch / "site-constraints.txt"
         constraints.write_text("".join(f"{pin}\n" for pin in lock(scratch)))
         if added:
             (scratch / "platform.txt").write_text("".join(f"{line}\n" for line in added))
             arguments = ["-r", str(scratch / "platform.txt"), "-c", str(constraints)]
-            pip_download(arguments, scratch, "the platform's packages and the site's pins")
+            compiled.download(arguments, "the platform's packages and the site's pins")
+        add_target_dependencies(scratch, constraints)
+        compiled.finish()
         site_pins = {pin.split("==")[0].lower() for pin in constraints.read_text().split()}
-        pins = lock(scratch)
+        pins = sorted([*lock(scratch), *compiled.pins], key=str.lower)
         platform_pins = [pin for pin in pins if pin.split("==")[0].lower() not in site_pins]
         decided = sorted(set(pins) - set(platform_pins))
         versions = [
             f"the site's pins decide {len(decided)} packages: {', '.join(decided) or 'none'}",
             f"the platform added {', '.join(platform_pins) or 'nothing'}",
         ]
+        if compiled.pins:
+            versions.append(f"built from source in the image (no wheel): {', '.join(compiled.pins)}")
         (scratch / "versions.txt").write_text("".join(f"{line}\n" for line in versions))
         (scratch / "lock.txt").write_text("".join(f"{pin}\n" for pin in pins))
-        for helper in ("site-constraints.txt", "platform.txt", "pyproject-requirements.txt"):
+        for helper in ("site-constraints.txt", "platform.txt", "pyproject-requirements.txt", "target.txt"):
             (scratch / helper).unlink(missing_ok=True)
         if wheelhouse.exists():
             shutil.rmtree(wheelhouse)
@@ -261,6 +341,53 @@ def build(site: Path, root: Path) -> Path:
         report(line)
     prune(root, keep=wheelhouse)
     return wheelhouse
+
+
+class SourceBuilds:
+    """Downloads into `scratch` that fetch, for each pinned package without a wheel, its source
+    (`sdists/`), the wheels to build it with (`build-wheels/`) and a stand-in wheel with its
+    metadata so pip resolves around it (scripts/sdists.py)."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.stubs = scratch / ".stand-ins"
+        self.pins: list[str] = []
+
+    def download(self, arguments: list[str], what: str) -> None:
+        for _ in range(10):
+            try:
+                pip_download([*arguments, "--find-links", str(self.stubs)], self.scratch, what)
+                return
+            except NoWheel as missing:
+                self.add(missing.requirement)
+        raise BuildError(f"{what}: more than 10 packages without wheels")
+
+    def add(self, requirement: str) -> None:
+        try:
+            sdist = sdists.fetch(requirement, self.scratch / "sdists", WHAT)
+            meta = sdists.metadata(sdist)
+        except sdists.SourceError as error:
+            raise BuildError(str(error)) from None
+        pin = f"{canonicalize_name(meta['name'])}=={meta['version']}"
+        if pin in self.pins:
+            raise BuildError(f"{requirement} has no wheel, and its source {sdist.name} did not satisfy pip")
+        sdists.stand_in(meta, self.stubs)
+        self.pins.append(pin)
+        report(f"{requirement} has no wheel: its source {sdist.name} is compiled in the image")
+
+    def finish(self) -> None:
+        """The stand-ins go (the image builds the real wheels); the build backends' wheels come."""
+        for stub in self.stubs.glob("*.whl"):
+            (self.scratch / stub.name).unlink(missing_ok=True)
+        shutil.rmtree(self.stubs, ignore_errors=True)
+        requires = sorted(
+            {line for sdist in (self.scratch / "sdists").glob("*") for line in sdists.build_requires(sdist)}
+        )
+        if requires:
+            (self.scratch / "build-requires.txt").write_text("".join(f"{line}\n" for line in requires))
+            arguments = ["-r", str(self.scratch / "build-requires.txt")]
+            pip_download(arguments, self.scratch / "build-wheels", "the build backends of the source packages")
+            (self.scratch / "build-requires.txt").unlink()
 
 
 def prune(root: Path, keep: Path) -> None:

@@ -127,7 +127,8 @@ class Chores(Session):
         return code
 
     def log_target(self, service: str) -> str:
-        """The container of `service`: live (default), idle, blue, green, lb, cron, db, memcached."""
+        """The container of `service`: live (default), idle, blue, green, lb, cron, worker, beat,
+        broker, db, memcached."""
         if service in ("live", "idle"):
             status = self.status()
             service = (status.live if service == "live" else status.idle) or ""
@@ -139,15 +140,16 @@ class Chores(Session):
 
     # -- cron ---------------------------------------------------------------------------------
     def cron_follow(self, release: str) -> None:
-        """Cron runs the live release: stop the old scheduler (its job may finish), start the new."""
+        """Cron, beat and the workers run the live release: stop the old ones (a job or task may
+        finish), start the new."""
         current = self.containers().get("cron")
         releases = self.releases(cron=release)
         if self.stack.cron_stopped_by_operator():
             if current is None or current.release != release:
                 self.stack.create_cron_stopped(releases)
+            else:
+                self.stack.start_workers(releases)
             self.report("  cron stays stopped (`switcher cron start` starts it)")
-            return
-        if current is not None and current.release == release and current.state == "running":
             return
         self.stack.start_cron(releases)
 
@@ -160,10 +162,8 @@ class Chores(Session):
                 live_release = self.status().live_release or self.any_release()  # under the lock
                 if action == "stop":
                     self.docker.exec_output(lb, ["touch", CRON_STOPPED_FLAG])
-                    current = self.containers().get("cron")
-                    if current is not None:
-                        self.report("stopping cron; a running job may finish first")
-                        self.docker.stop(current.name, timeout=int(self.env.settings["CRON_STOP_TIMEOUT"]))
+                    self.report("stopping cron (and beat); a running job may finish first")
+                    self.stack.stop_schedulers()
                 else:
                     self.docker.exec_output(lb, ["rm", "-f", CRON_STOPPED_FLAG])
                     self.stack.start_cron(self.releases(cron=live_release))

@@ -41,7 +41,7 @@ class SwitcherGroup(click.Group):
             sys.exit(error.exit_code)
 
 
-LOG_SERVICES = ("live", "idle", "blue", "green", "lb", "cron", "db", "memcached")
+LOG_SERVICES = ("live", "idle", "blue", "green", "lb", "cron", "worker", "beat", "broker", "db", "memcached")
 
 
 def _exit_codes_help() -> str:
@@ -421,7 +421,8 @@ def manage(env_name: str | None, arguments: tuple[str, ...]) -> None:
 @click.option("--since", metavar="WHEN", default=None, help="Only lines since WHEN: 10m, 2h, 1d, or 2026-11-25T10:00.")
 @click.option("-n", "--tail", type=click.IntRange(0), default=None, help="Only the last N lines (before following).")
 def logs(service: str, env_name: str | None, follow: bool, since: str | None, tail: int | None) -> None:
-    """Print a service's log: the live colour's by default, or idle, blue, green, lb, cron, db, memcached."""
+    """Print a service's log: the live colour's by default, or idle, blue, green, lb, cron, worker,
+    beat, broker, db, memcached."""
     moment = parse_since(since) if since else None
     chores = _cutover(env_name)
     name = chores.log_target(service)

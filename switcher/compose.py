@@ -66,6 +66,10 @@ def base_command(paths: Paths, env: Environment) -> list[str]:
         str(paths.root / "compose"),
         "--file",
         str(paths.compose_file),
+        # The Procfile's processes and their broker: only ever started by name, for a release
+        # that declares them; active so that `down` and status see them.
+        "--profile",
+        "workers",
     ]
 
 

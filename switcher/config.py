@@ -53,6 +53,9 @@ DEFAULTS: dict[str, str] = {
     "HEALTH_TIMEOUT": "120",
     "RETAIN_RELEASES": "3",  # releases whose static files are kept (the live and idle ones always)
     "CRON_STOP_TIMEOUT": "60",  # seconds a running cron job may take to finish at a handover
+    # Seconds a worker (Procfile worker:, beat:) may take to finish its running tasks at a handover.
+    "WORKER_STOP_TIMEOUT": "60",
+    "BROKER_MEMORY_MB": "256",  # memory limit of the task broker (Redis), for sites with workers
     # Proxies in front of the lb whose X-Forwarded-For is believed (comma-separated addresses or
     # CIDR networks). Empty: the connection's own address is the client, whatever it sends.
     "TRUSTED_PROXIES": "",
@@ -99,6 +102,8 @@ SETTINGS_LAYER = (
     "STORAGES",
     "CACHES",
     "LOGGING",
+    "CELERY_BROKER_URL",
+    "CELERY_BEAT_SCHEDULE_FILENAME",
 )
 
 
@@ -283,6 +288,8 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         "HEALTH_TIMEOUT",
         "RETAIN_RELEASES",
         "CRON_STOP_TIMEOUT",
+        "WORKER_STOP_TIMEOUT",
+        "BROKER_MEMORY_MB",
         "WRITE_RATE_LIMIT",
         "APP_MEMORY_MB",
         "DB_MEMORY_MB",

@@ -77,6 +77,14 @@ class Docker:
             except docker.errors.ImageNotFound:
                 return False
 
+    def image_labels(self, reference: str) -> dict[str, str]:
+        """The labels of a local image (empty when it has none or does not exist)."""
+        with _docker_errors("looking up images"):
+            try:
+                return dict(self.client.images.get(reference).labels or {})
+            except docker.errors.ImageNotFound:
+                return {}
+
     def project_containers(self, project: str) -> list[ContainerInfo]:
         with _docker_errors("listing containers"):
             containers = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})

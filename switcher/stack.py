@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from switcher import history
 from switcher.colors import read_record, ready, refusal, write_record
 from switcher.compose import Compose, Releases, compose_variables
-from switcher.config import COLORS, CRON_STOPPED_FLAG, LIVE_FLAG_NAME, Environment, Paths
+from switcher.config import COLORS, CRON_STOPPED_FLAG, LIVE_FLAG_NAME, Environment, Paths, split_list
 from switcher.credentials import GENERATED, ensure_credentials
 from switcher.drift import differences
 from switcher.errors import NotFound, Refused, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
 from switcher.runtime import ContainerInfo, Docker
-from switcher.state import StackStatus, by_service, read_green_flag, read_status
+from switcher.state import PROCESS_SERVICES, StackStatus, by_service, read_green_flag, read_status
 from switcher.store import EnvironmentStore, import_local_state
 from switcher.tls import ensure_tls, require_user_files
 
@@ -161,6 +161,7 @@ class Stack:
                 write_record(self.store, color, ready(plan.releases.for_color(color)))
         if self.cron_stopped_by_operator():
             report("cron stays stopped (`switcher cron start` starts it)")
+            self.start_workers(plan.releases, credentials)
         else:
             report(f"starting cron with release {plan.releases.cron}")
             self.start_cron(plan.releases, credentials)
@@ -250,21 +251,57 @@ class Stack:
             return False
         return self.docker.exec_status(lb.name, ["test", "-f", CRON_STOPPED_FLAG]) == 0
 
+    def processes(self, release: str) -> list[str]:
+        """What the release's Procfile declares that runs beside cron (worker, beat): its image's
+        io.switcher.processes label, written by the build."""
+        labels = self.docker.image_labels(f"{self.env.image_prefix}/site:{release}")
+        declared = split_list(labels.get("io.switcher.processes", ""))
+        return [name for name in PROCESS_SERVICES if name in declared]
+
     def start_cron(self, releases: Releases, credentials: dict[str, str] | None = None) -> None:
-        """Run cron from `releases.cron`; a cron of another release is stopped first (its running
-        job may finish, up to CRON_STOP_TIMEOUT), so only one scheduler is ever active."""
-        self._cron(releases, ["up", "--detach", "--no-deps"], credentials)
+        """Run cron and the release's schedulers and workers from `releases.cron`; those of
+        another release are stopped first (a running job or task may finish, up to
+        CRON_STOP_TIMEOUT / WORKER_STOP_TIMEOUT), so only one scheduler is ever active."""
+        schedulers = ["cron", *(name for name in self.processes(releases.cron) if name == "beat")]
+        self._processes(releases, ["up", "--detach", "--no-deps", *schedulers], credentials)
+        self.start_workers(releases, credentials)
 
     def create_cron_stopped(self, releases: Releases) -> None:
-        """A cron container of `releases.cron` that is not started (cron was stopped by hand)."""
-        self._cron(releases, ["up", "--no-start", "--no-deps", "--force-recreate"])
+        """Cron (and beat) of `releases.cron` created but not started (an operator stopped cron);
+        the workers still follow the release."""
+        schedulers = ["cron", *(name for name in self.processes(releases.cron) if name == "beat")]
+        self._processes(releases, ["up", "--no-start", "--no-deps", "--force-recreate", *schedulers])
+        self.start_workers(releases)
 
-    def _cron(self, releases: Releases, args: list[str], credentials: dict[str, str] | None = None) -> None:
+    def start_workers(self, releases: Releases, credentials: dict[str, str] | None = None) -> None:
+        """The broker and workers when `releases.cron` declares workers; a worker or beat of an
+        earlier release that the new one no longer declares is stopped and removed."""
+        declared = self.processes(releases.cron)
+        if declared:
+            self._processes(releases, ["up", "--detach", "--no-deps", "--wait", "broker"], credentials)
+        if "worker" in declared:
+            self._processes(releases, ["up", "--detach", "--no-deps", "worker"], credentials)
+        running = by_service(self.docker.project_containers(self.env.project))
+        gone = [name for name in PROCESS_SERVICES if name not in declared and name in running]
+        if gone:
+            self.report(f"release {releases.cron} declares no {' or '.join(gone)}: stopping it")
+            self._processes(releases, ["rm", "--stop", "--force", *gone], credentials)
+
+    def stop_schedulers(self) -> None:
+        """Stop cron and beat (`switcher cron stop`); running jobs may finish first."""
+        running = by_service(self.docker.project_containers(self.env.project))
+        for name, timeout in (("cron", "CRON_STOP_TIMEOUT"), ("beat", "WORKER_STOP_TIMEOUT")):
+            container = running.get(name)
+            if container is not None and container.state == "running":
+                self.docker.stop(container.name, timeout=int(self.env.settings[timeout]))
+
+    def _processes(self, releases: Releases, args: list[str], credentials: dict[str, str] | None = None) -> None:
         compose = self.compose(releases, credentials or self.credentials())
-        timeout = int(self.env.settings["CRON_STOP_TIMEOUT"]) + 120
-        result = compose.run([*args, "cron"], check=False, timeout=timeout)
+        stop = max(int(self.env.settings["CRON_STOP_TIMEOUT"]), int(self.env.settings["WORKER_STOP_TIMEOUT"]))
+        result = compose.run(args, check=False, timeout=stop + 120)
         if result.returncode != 0:
-            raise SwitcherError(f"cron with release {releases.cron} failed: {_last_lines(result.output, 2)}")
+            what = " ".join(arg for arg in args if not arg.startswith("-") and arg not in ("up", "rm"))
+            raise SwitcherError(f"{what} with release {releases.cron} failed: {_last_lines(result.output, 2)}")
 
     def credentials(self, fresh: dict[str, str] | None = None) -> dict[str, str]:
         """The stored credentials, read once per command (`fresh`: new values just stored)."""

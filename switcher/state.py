@@ -9,6 +9,9 @@ from switcher.config import COLORS, LIVE_FLAG, Environment
 from switcher.runtime import ContainerInfo, Docker
 
 SERVICES = ("lb", "db", "memcached", "cron")
+# Shown only where they run: the processes a site declares in its Procfile and their broker.
+PROCESS_SERVICES = ("worker", "beat")
+OPTIONAL_SERVICES = ("broker", *PROCESS_SERVICES)
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,10 @@ def derive_status(
         project=env.project,
         live=live,
         colors={color: _status_of(services.get(f"app-{color}")) for color in COLORS},
-        services={name: _status_of(services.get(name)) for name in SERVICES},
+        services={
+            name: _status_of(services.get(name))
+            for name in (*SERVICES, *(name for name in OPTIONAL_SERVICES if name in services))
+        },
         urls={"live": env.live_url, "preview": env.preview_url},
         notes=notes,
         maintenance=None if maintenance is None else {k: v for k, v in maintenance.items() if k != "token"},

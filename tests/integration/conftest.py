@@ -7,7 +7,7 @@ import pytest
 
 from .stackenv import StackEnv, running_stack
 
-IMAGES = ("base", "site", "lb", "db", "memcached")
+IMAGES = ("base", "site", "lb", "db", "memcached", "broker")
 
 
 @pytest.fixture(scope="session")

@@ -84,7 +84,7 @@ def derived_release(client: docker.DockerClient, release: str, tag: str, *lines:
 
 
 def remove_release(client: docker.DockerClient, tag: str) -> None:
-    for name in ("base", "site", "lb", "db", "memcached"):
+    for name in ("base", "site", "lb", "db", "memcached", "broker"):
         with contextlib.suppress(docker.errors.ImageNotFound):
             # force: untag it even while a test stack's container still uses it (torn down later)
             client.images.remove(f"switcher/{name}:{tag}", force=True)

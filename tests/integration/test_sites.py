@@ -44,6 +44,26 @@ BAD_SITES = {
     ),
     "a version that does not exist": (pin("Django==9.9.9\n"), "Django==9.9.9 has no wheel"),
     "no manage.py": (lambda site_dir: (site_dir / "manage.py").unlink(), "has no manage.py"),
+    "a source package whose library is missing": (
+        # python-ldap has no wheel; its Aptfile lacks libldap2-dev, so the compiler says what is missing
+        lambda site_dir: (
+            (site_dir / "requirements.txt").write_text("Django==5.2.19\npython-ldap==3.4.4\n"),
+            (site_dir / "Aptfile").write_text("libsasl2-dev\n"),
+        ),
+        "fatal error: lber.h: No such file or directory",
+    ),
+    "a bad Aptfile line": (
+        lambda site_dir: (site_dir / "Aptfile").write_text("libldap2-dev; rm -rf /\n"),
+        "Aptfile line 1",
+    ),
+    "a Python this platform does not have": (
+        lambda site_dir: (site_dir / ".python-version").write_text("3.12.4\n"),
+        "the site asks for Python 3.12.4 (.python-version); available: 3.11 (Debian 12), 3.13 (Debian 13)",
+    ),
+    "a malformed Procfile": (
+        lambda site_dir: (site_dir / "Procfile").write_text("worker celery -A pressroom worker\n"),
+        "Procfile line 1 is not `name: command`",
+    ),
 }
 
 
@@ -69,9 +89,36 @@ def test_a_build_that_cannot_work_says_why_in_one_line_and_builds_nothing(case, 
     assert client.images.list(filters={"reference": f"switcher/*:{tag}"}) == [], "nothing half-built"
 
 
-def test_a_wrong_settings_module_is_one_line(client):
+def test_a_site_that_asks_for_python_3_13_gets_it(release, client, tmp_path_factory):
+    """.python-version says 3.13: the site image is built on Debian 13's Python, from wheels for
+    it, and runs in the same stack (lb, db, memcached stay on Debian 12)."""
+
+    def newer(site_dir) -> None:
+        (site_dir / ".python-version").write_text("3.13\n")
+
+    tag = build_site_release(f"{release}-py313", tmp_path_factory.mktemp("py313"), newer)
+    try:
+        with running_stack(tmp_path_factory.mktemp("py313stack"), tag, client) as env:
+            version = env.exec("app-blue", ["python3", "-c", "import sys; print(sys.version_info[:2])"])
+            assert version.strip() == "(3, 13)"
+            with env.session() as http:
+                answer = http.get(env.live_url + "/press/", timeout=10)
+            assert answer.status_code == 200 and answer.headers["X-Release"] == tag
+    finally:
+        remove_release(client, tag)
+
+
+BAD_OPTIONS = {
+    "PYTHON=2.7": "build: error: PYTHON=2.7 is not available; available: 3.11 (Debian 12), 3.13 (Debian 13)",
+    "SITE_SETTINGS=pressroom.nosuch": "build: error: SITE_SETTINGS=pressroom.nosuch is not a settings module",
+}
+
+
+@pytest.mark.parametrize("option", list(BAD_OPTIONS))
+def test_a_bad_build_option_is_one_line(option, client):
+    tag = "bad-option"
     result = subprocess.run(
-        ["make", "-s", "build", "RELEASE=bad-settings", "SITE_SETTINGS=pressroom.nosuch"],
+        ["make", "-s", "build", f"RELEASE={tag}", option],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -79,8 +126,9 @@ def test_a_wrong_settings_module_is_one_line(client):
         check=False,
     )
     assert result.returncode != 0
-    assert "build: error: SITE_SETTINGS=pressroom.nosuch is not a settings module" in result.stderr
-    assert client.images.list(filters={"reference": "switcher/*:bad-settings"}) == []
+    errors = [line for line in result.stderr.splitlines() if line.startswith("build: error: ")]
+    assert len(errors) == 1 and errors[0].startswith(BAD_OPTIONS[option]), result.stderr
+    assert client.images.list(filters={"reference": f"switcher/*:{tag}"}) == []
 
 
 PLAIN_URLS = """from django.urls import path

@@ -213,7 +213,12 @@ def test_killing_memcached_under_load_fails_no_request(stack):
         stack.container("memcached").start()
         stack.wait_healthy("memcached")
         time.sleep(1)
-    assert [a for a in load.failures()] == [], f"{len(load.failures())} of {len(load.answers)} failed"
+    if load.failures():  # say why: the live colour's last error, as its log has it
+        log = stack.switcher("logs", "live", "--env", stack.name, "-n", "400").stdout
+        last_error = log[log.rfind("Traceback") :][:3000] if "Traceback" in log else log[-1500:]
+        raise AssertionError(
+            f"{len(load.failures())} of {len(load.answers)} failed: {load.failures()[:3]}\n{last_error}"
+        )
     with stack.session() as http:
         deadline = time.monotonic() + 30
         while True:  # hits resume: the same page twice, the second from memcached

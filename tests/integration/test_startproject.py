@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
+import threading
+import time
 
 import pytest
 
 from .load import Load
-from .stackenv import ROOT, derived_release, ok, remove_release, running_stack
+from .stackenv import ROOT, derived_release, ok, remove_release, running_stack, wait_until
 
 pytestmark = pytest.mark.integration
 SITE = ROOT / "tests/sites/startproject"
@@ -51,7 +53,9 @@ def built(release, client):
 
 @pytest.fixture(scope="module")
 def site(built, client, tmp_path_factory):
-    with running_stack(tmp_path_factory.mktemp("startproject"), built[0], client, WRITE_RATE_LIMIT="1000") as env:
+    with running_stack(
+        tmp_path_factory.mktemp("startproject"), built[0], client, WRITE_RATE_LIMIT="1000", WORKER_STOP_TIMEOUT="30"
+    ) as env:
         yield env
 
 
@@ -62,8 +66,13 @@ def test_the_build_says_what_the_settings_layer_changed(built):
         "build: settings:   DEBUG: True → False",
         "build: settings:   ALLOWED_HOSTS: [] → ",
         "build: settings:   STORAGES: staticfiles StaticFilesStorage → staticfiles ManifestStaticFilesStorage",
+        "build: settings:   CELERY_BROKER_URL: 'redis://localhost:6379/0' → 'redis+socket:///run/redis/redis.sock'",
         "build: the site's pins decide",
         "django==5.1.4",
+        "build: Procfile: web: is not run (the platform runs gunicorn itself)",
+        "build: processes from the Procfile: worker,beat",
+        "build: python-ldap==3.4.4 has no wheel: its source python-ldap-3.4.4.tar.gz is compiled in the image",
+        "build: Aptfile: run-time packages: libmagic1; for compiling only: libldap2-dev libsasl2-dev",
     ):
         assert line in report, report
 
@@ -88,6 +97,16 @@ def test_pages_static_files_and_health_answer(site):
         assert missing.status_code == 404 and "URLconf" not in missing.text, "DEBUG is off"
     version = site.exec("app-blue", ["python3", "-c", "import django; print(django.__version__)"])
     assert version.strip() == "5.1.4", "the site's own Django pin"
+
+
+def test_a_package_without_a_wheel_is_compiled_and_the_compiler_stays_out(site):
+    """python-ldap has no wheel: built from its source against the Aptfile's -dev packages in a
+    stage of its own; the image gets the libraries it links to and the Aptfile's run-time
+    packages, and no compiler or headers."""
+    assert site.exec("app-blue", ["python3", "-c", "import ldap; print(ldap.__version__)"]).strip() == "3.4.4"
+    packages = site.exec("app-blue", ["dpkg-query", "-W", "-f", "${Package}\\n"]).split()
+    assert {"libldap-2.5-0", "libsasl2-2", "libmagic1"} <= set(packages)
+    assert not [name for name in packages if name.endswith("-dev") or name in ("gcc", "gcc-12", "build-essential")]
 
 
 def upload(site, http, title: str, content: bytes):
@@ -122,3 +141,62 @@ def test_an_upload_through_one_colour_is_served_after_switches_under_load(site, 
             link = re.search(r'<a href="(/media/pictures/first[^"]*\.txt)">first</a>', page.text)
             assert link, page.text[:500]
             assert http.get(site.live_url + link.group(1), timeout=10).content == content
+
+
+def task_runs(site) -> dict:
+    with site.session() as http:
+        return http.get(site.live_url + "/catalog/tasks/", timeout=10).json()
+
+
+def test_tasks_queued_before_during_and_after_a_switch_run_exactly_once(site, built):
+    """The Procfile's worker and beat run from the live release and are handed over with it;
+    Celery tasks queued around the handover each run once, none is lost or run twice."""
+    services = site.status()["services"]
+    assert services["broker"]["state"] == "running"
+    assert services["worker"]["state"] == services["beat"]["state"] == "running"
+    old_release = services["worker"]["release"]
+    new_release = built[0] if old_release == built[1] else built[1]
+    command = "rollback" if new_release == built[0] else "promote"
+    sent: list[str] = []
+    stop = threading.Event()
+
+    def enqueue(token: str, http) -> None:
+        answer = http.post(site.live_url + "/catalog/tasks/", data={"token": token}, timeout=10)
+        assert answer.status_code == 202, answer.text[:300]
+        sent.append(token)
+
+    def during() -> None:
+        with site.session() as http:
+            for number in range(400):  # bounded: at most 400 tasks, 20 s
+                if stop.is_set():
+                    break
+                enqueue(f"during-{number}", http)
+                time.sleep(0.05)
+
+    with site.session() as http:
+        for number in range(20):  # 10 s of work for two worker processes: running at the switch
+            enqueue(f"before-{number}", http)
+    thread = threading.Thread(target=during)
+    thread.start()
+    try:
+        ok(site.switcher(command, "--env", site.name))
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    with site.session() as http:
+        for number in range(20):
+            enqueue(f"after-{number}", http)
+    wait_until(lambda: set(task_runs(site)["runs"]) >= set(sent), 180, "every queued task runs")
+    runs = task_runs(site)["runs"]
+    assert {token: count for token, count in runs.items() if count != 1} == {}, "each task ran exactly once"
+    assert set(runs) == set(sent)
+    services = site.status()["services"]
+    assert services["worker"]["release"] == services["beat"]["release"] == new_release
+    ticks = task_runs(site)["ticks"]
+    wait_until(lambda: task_runs(site)["ticks"] > ticks, 30, "the new release's beat schedules its task")
+    beats = [
+        c
+        for c in site.client.containers.list(filters={"label": f"com.docker.compose.project={site.project}"})
+        if c.labels.get("com.docker.compose.service") == "beat"
+    ]
+    assert len(beats) == 1, "exactly one beat"

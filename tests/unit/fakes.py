@@ -65,6 +65,9 @@ class FakeDocker:
     def image_exists(self, reference: str) -> bool:
         return True
 
+    def image_labels(self, reference: str) -> dict[str, str]:
+        return {}
+
     def stop(self, name: str, timeout: int = 30) -> None:
         self.calls.append(("stop", name))
 

@@ -37,7 +37,7 @@ def test_compose_command_names_project_and_file(paths):
     command = base_command(paths, env)
     assert command[:2] == ["docker", "compose"]
     assert command[command.index("--project-name") + 1] == "swtest-1"
-    assert command[-1].endswith("compose/stack.yml")
+    assert command[command.index("--file") + 1].endswith("compose/stack.yml")
 
 
 def test_published_ports_are_on_the_bind_address_or_loopback():

@@ -201,3 +201,12 @@ def test_sessions_in_the_default_cache_survive_a_promote():
 
 def test_the_layer_and_the_env_file_know_the_same_settings():
     assert layer.OWNED == SETTINGS_LAYER
+
+
+def test_a_celery_site_gets_the_stacks_broker_and_a_writable_beat_schedule():
+    env = {**ENV, "CELERY_BROKER_URL": "redis+socket:///run/redis/redis.sock"}
+    site = {**STARTPROJECT, "CELERY_BROKER_URL": "redis://localhost:6379/0"}
+    values = run(site, env).values
+    assert values["CELERY_BROKER_URL"] == "redis+socket:///run/redis/redis.sock"
+    assert values["CELERY_BEAT_SCHEDULE_FILENAME"].startswith("/var/lib/site/state/")
+    assert "CELERY_BROKER_URL" not in run(STARTPROJECT, env).values, "only for sites that configure Celery"

@@ -34,6 +34,8 @@ OWNED = (
     "STORAGES",
     "CACHES",
     "LOGGING",
+    "CELERY_BROKER_URL",
+    "CELERY_BEAT_SCHEDULE_FILENAME",
 )
 MANIFEST_STORAGE = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
 STATIC_DEFAULT = "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -123,6 +125,10 @@ def overlay(
         "STORAGES": lambda: _storages(out, site, django_version, is_manifest),
         "CACHES": lambda: _caches(out, site, env),
         "LOGGING": lambda: _logging(out, site),
+        "CELERY_BROKER_URL": lambda: _celery(out, site, "CELERY_BROKER_URL", env.get("CELERY_BROKER_URL", "")),
+        "CELERY_BEAT_SCHEDULE_FILENAME": lambda: _celery(
+            out, site, "CELERY_BEAT_SCHEDULE_FILENAME", "/var/lib/site/state/celerybeat-schedule"
+        ),
     }
     for name in OWNED:
         if name not in keep:
@@ -271,6 +277,15 @@ def _caches(out: Overlay, site: Mapping[str, Any], env: Mapping[str, str]) -> No
     if memcached and old.get("VERSION") != release:
         before += " not versioned by release"
     out.set("CACHES", caches, before, _engine_name(MEMCACHED), "the stack's memcached, keys versioned by release")
+
+
+def _celery(out: Overlay, site: Mapping[str, Any], name: str, value: str) -> None:
+    """For a site that configures Celery from Django's settings (CELERY_ names): the stack's
+    broker, and beat's schedule in the state volume (its default is a file in /app, which is
+    read-only)."""
+    if value and any(key.startswith("CELERY_") for key in site):
+        before = site.get(name)
+        out.set(name, value, repr(before) if before is not None else "unset", repr(value))
 
 
 def _writable(path: Any) -> bool:

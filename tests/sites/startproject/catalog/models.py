@@ -11,3 +11,12 @@ class Picture(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class TaskRun(models.Model):
+    token = models.CharField(max_length=100)
+    finished = models.DateTimeField(auto_now_add=True)
+
+
+class Tick(models.Model):
+    at = models.DateTimeField(auto_now_add=True)

@@ -6,4 +6,5 @@ app_name = 'catalog'
 urlpatterns = [
     path('', views.index, name='index'),
     path('upload/', views.upload, name='upload'),
+    path('tasks/', views.tasks, name='tasks'),
 ]

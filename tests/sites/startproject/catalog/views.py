@@ -1,7 +1,10 @@
 from django import forms
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 
-from .models import Picture
+from .models import Picture, TaskRun, Tick
+from .tasks import record
 
 
 class PictureForm(forms.ModelForm):
@@ -20,3 +23,14 @@ def upload(request):
         form.save()
         return redirect('catalog:index')
     return render(request, 'catalog/index.html', {'pictures': Picture.objects.all()[:50], 'form': form}, status=400 if request.method == 'POST' else 200)
+
+
+@csrf_exempt
+def tasks(request):
+    if request.method == 'POST':
+        record.delay(request.POST['token'])
+        return JsonResponse({'queued': request.POST['token']}, status=202)
+    runs = {}
+    for token in TaskRun.objects.values_list('token', flat=True):
+        runs[token] = runs.get(token, 0) + 1
+    return JsonResponse({'runs': runs, 'ticks': Tick.objects.count()})
