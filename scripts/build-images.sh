@@ -32,6 +32,8 @@ site_python=${PYTHON:-}
 if [ -z "$site_python" ] && [ -n "$asked" ]; then
   case "$asked_minor" in
     3.11|3.13) site_python=$asked_minor; echo "build: Python $site_python, as the site's $asked_by asks" ;;
+    3.[0-9]|3.10)  # older than any we have: the oldest we have is the nearest
+      site_python=3.11; echo "build: the site's $asked_by asks for Python ${asked:0:40}; building on 3.11, the oldest available" ;;
     *) echo "build: error: the site asks for Python ${asked:0:40} ($asked_by); available: $available (PYTHON=3.13 builds on another)" >&2
        exit 2 ;;
   esac

@@ -71,7 +71,7 @@ def test_the_build_says_what_the_settings_layer_changed(built):
         "django==5.1.4",
         "build: Procfile: web: is not run (the platform runs gunicorn itself)",
         "build: processes from the Procfile: worker,beat",
-        "build: python-ldap==3.4.4 has no wheel: its source python-ldap-3.4.4.tar.gz is compiled in the image",
+        "build: built from source in the image (no wheel): python-ldap==3.4.4",
         "build: Aptfile: run-time packages: libmagic1; for compiling only: libldap2-dev libsasl2-dev",
     ):
         assert line in report, report
