@@ -40,10 +40,7 @@ def fetch(requirement: str, sdists: Path, what: str) -> Path:
     result = pip("download", "--no-deps", "--no-binary", ":all:", "-d", str(sdists), requirement)
     new = sorted(set(sdists.iterdir()) - before)
     if result.returncode != 0 or not new:
-        raise SourceError(
-            f"{requirement} has no wheel for {what} and no source distribution "
-            "(or no such version)"
-        )
+        raise SourceError(f"{requirement} has no wheel for {what} and no source distribution (or no such version)")
     return new[0]
 
 
