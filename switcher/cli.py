@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from switcher import history
+from switcher import backups, history
 from switcher.config import (
     COLORS,
     PROJECT_LABEL,
@@ -375,6 +375,62 @@ def config_list(env_name: str | None) -> None:
     """List the files in the configuration volume."""
     for name in _cutover(env_name).config_list():
         click.echo(name)
+
+
+@cli.group()
+def db() -> None:
+    """The environment's database: backups in its `backups` volume (kept across `down`)."""
+
+
+@db.command(name="backup")
+@click.option("--label", default="", help="A word for the backup's id (lower-case letters, digits, -).")
+@env_option
+def db_backup(label: str, env_name: str | None) -> None:
+    """A consistent pg_dump of the database while the site serves, with its size, checksum,
+    release and row counts recorded; then only the newest BACKUP_RETAIN are kept."""
+    backup = _cutover(env_name).backup_locked(label)
+    click.echo(backup.id)
+
+
+@db.command(name="list")
+@env_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per backup.")
+def db_list(env_name: str | None, as_json: bool) -> None:
+    """The environment's backups, newest first."""
+    for backup in _cutover(env_name).backups():
+        if as_json:
+            click.echo(json.dumps(backup.to_json(), sort_keys=True))
+        else:
+            rows = sum(backup.tables.values())
+            label = f"  {backup.label}" if backup.label else ""
+            click.echo(f"{backup.id}  {backup.size:>12} bytes  {rows:>9} rows  release {backup.release}{label}")
+
+
+@db.command(name="verify")
+@click.argument("backup_id")
+@env_option
+def db_verify(backup_id: str, env_name: str | None) -> None:
+    """Check that a backup's dump matches its recorded checksum and pg_restore can read it."""
+    _cutover(env_name).verify(backup_id)
+    _say(f"backup {backup_id} is intact")
+
+
+@db.command(name="restore")
+@click.argument("backup_id")
+@click.option("--yes", is_flag=True, help="Replace the database without asking.")
+@env_option
+def db_restore(backup_id: str, yes: bool, env_name: str | None) -> None:
+    """Put backup BACKUP_ID in place of the environment's database.
+
+    Maintenance goes on (and stays on), cron, beat and workers stop, the current database is
+    backed up first, the backup is restored into a fresh database and its rows checked against
+    its record, and only then swapped in. A damaged or failing backup changes nothing.
+    """
+    backups.check_id(backup_id)
+    if not yes:
+        click.confirm(f"Replace the database of {env_name or 'the environment'} with backup {backup_id}?", abort=True)
+    for line in _cutover(env_name).restore(backup_id):
+        _say(line)
 
 
 @cli.group()

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, str] = {
     # Seconds a worker (Procfile worker:, beat:) may take to finish its running tasks at a handover.
     "WORKER_STOP_TIMEOUT": "60",
     "BROKER_MEMORY_MB": "256",  # memory limit of the task broker (Redis), for sites with workers
+    "BACKUP_RETAIN": "10",  # database backups kept (`switcher db backup`, deploy); the newest always
     # Proxies in front of the lb whose X-Forwarded-For is believed (comma-separated addresses or
     # CIDR networks). Empty: the connection's own address is the client, whatever it sends.
     "TRUSTED_PROXIES": "",
@@ -290,6 +291,7 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         "CRON_STOP_TIMEOUT",
         "WORKER_STOP_TIMEOUT",
         "BROKER_MEMORY_MB",
+        "BACKUP_RETAIN",
         "WRITE_RATE_LIMIT",
         "APP_MEMORY_MB",
         "DB_MEMORY_MB",

@@ -107,9 +107,19 @@ class Cutover(Chores):
             self.wait_healthy(idle, options.health_timeout)
             self._expect("preview", release, timeout=options.verify_timeout)
 
+        taken: dict[str, str] = {}
+
+        def backup() -> None:
+            plan = self.task(["python3", "manage.py", "migrate", "--plan", "--noinput"], release, releases)
+            if "No planned migration operations" in plan:
+                self.report(f"  nothing to migrate for {release}: no backup needed")
+                return
+            taken["backup"] = self.backup(release=status.live_release, reason=f"before migrating for {release}").id
+
         actions = {
             "check-release": lambda: None,
             "recreate": lambda: self.stack.recreate_color(idle, releases),
+            "backup": backup,
             "migrate": task(["python3", "manage.py", "migrate", "--noinput"]),
             "check-deploy": task(["python3", "manage.py", "check", "--deploy"]),
             "wait-healthy": wait_healthy,
@@ -126,10 +136,12 @@ class Cutover(Chores):
             failed = self.color_container(idle)
             if failed is not None:
                 self.docker.stop(failed.name)
-            self.record("deploy", started, "failed", color=idle, release=release, previous=previous, error=str(error))
+            self.record(
+                "deploy", started, "failed", color=idle, release=release, previous=previous, error=str(error), **taken
+            )
             raise
         self.set_color_record(idle, colors.finished(record))
-        self.record("deploy", started, "ok", color=idle, release=release, previous=previous)
+        self.record("deploy", started, "ok", color=idle, release=release, previous=previous, **taken)
         self.report(f"release {release} is ready on {idle}: {self.env.preview_url}")
         return idle
 

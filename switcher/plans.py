@@ -30,6 +30,7 @@ def deploy_plan(idle: str, release: str, smoke_paths: list[str] | None = None) -
     return [
         Step("check-release", f"refuse unless the images of release {release} exist"),
         Step("recreate", f"(re)create app-{idle} with release {release} from the compose definition"),
+        Step("backup", f"back up the database first if {release} has migrations to apply (`migrate --plan`)"),
         Step("migrate", f"run `manage.py migrate --noinput` in a one-off container of {release}"),
         Step("check-deploy", f"run `manage.py check --deploy` in a one-off container of {release}"),
         Step("wait-healthy", f"wait until app-{idle} is healthy and /healthz answers through preview"),

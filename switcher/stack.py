@@ -240,6 +240,14 @@ class Stack:
             raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {_last_lines(result.output, 3)}")
         return result.output
 
+    def run_db_task(self, releases: Releases, arguments: list[str]) -> str:
+        """`db-backup ARGUMENTS` in a one-off container of the db image beside the running db."""
+        compose = self.compose(releases, self.credentials())
+        result = compose.run(["run", "--rm", "--no-deps", "-T", "db-task", *arguments], check=False, timeout=7200)
+        if result.returncode != 0:
+            raise SwitcherError(f"db-backup {arguments[0]} failed: {_last_lines(result.output, 2)}")
+        return result.output
+
     def attach_task(self, releases: Releases, release: str, command: list[str], terminal: bool) -> int:
         """A one-off container of `release` attached to this process's terminal (or pipe)."""
         compose = self.compose(releases, self.credentials(), task_release=release)
@@ -294,6 +302,21 @@ class Stack:
             container = running.get(name)
             if container is not None and container.state == "running":
                 self.docker.stop(container.name, timeout=int(self.env.settings[timeout]))
+
+    def stop_processes(self) -> None:
+        """Stop cron, beat and the workers (their running jobs and tasks may finish first); a
+        later `switcher cron start`, promote or `up` starts them again from the live release."""
+        self.stop_schedulers()
+        worker = by_service(self.docker.project_containers(self.env.project)).get("worker")
+        if worker is not None and worker.state == "running":
+            self.docker.stop(worker.name, timeout=int(self.env.settings["WORKER_STOP_TIMEOUT"]))
+
+    def flush_cache(self) -> None:
+        """Empty memcached (after the data under the cached pages changed)."""
+        memcached = by_service(self.docker.project_containers(self.env.project)).get("memcached")
+        if memcached is not None and memcached.state == "running":
+            script = "printf 'flush_all\\r\\nquit\\r\\n' | nc -N -U /run/memcached/memcached.sock"
+            self.docker.exec_output(memcached.name, ["sh", "-c", script])
 
     def _processes(self, releases: Releases, args: list[str], credentials: dict[str, str] | None = None) -> None:
         compose = self.compose(releases, credentials or self.credentials())

@@ -20,6 +20,7 @@ def test_deploy_plan_names_its_steps():
     assert names(steps) == [
         "check-release",
         "recreate",
+        "backup",
         "migrate",
         "check-deploy",
         "wait-healthy",

@@ -1,0 +1,147 @@
+"""The database across releases (issue #9, the backup part): consistent backups while the site
+serves and writes, retention, restore round trips, a damaged backup refused, and the backup
+deploy takes before it migrates."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from .stackenv import build_site_release, ok, remove_release, running_stack
+
+pytestmark = pytest.mark.integration
+ROWS = "SELECT count(*) FROM press_pressrelease"
+
+
+@pytest.fixture(scope="module")
+def site(release, client, tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("database"), release, client, BACKUP_RETAIN="3") as env:
+        yield env
+
+
+def psql(site, statement: str) -> str:
+    return site.exec("db", ["psql", "-X", "-At", "-U", "postgres", "-d", "site", "-c", statement]).strip()
+
+
+def insert(site, first: int, count: int) -> None:
+    psql(
+        site,
+        "INSERT INTO press_pressrelease (slug, title, summary, published) "
+        f"SELECT 'probe-' || n, 'Probe ' || n, 'a row of the backup test', '2026-12-01' "
+        f"FROM generate_series({first}, {first + count - 1}) AS n",
+    )
+
+
+def backups(site) -> list[dict]:
+    out = ok(site.switcher("db", "list", "--json", "--env", site.name)).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_a_backup_while_rows_are_written_counts_exactly_what_it_holds(site):
+    insert(site, 1, 10)
+    stop = threading.Event()
+    written = []
+
+    def writer() -> None:
+        for number in range(1000, 1400):  # bounded: at most 400 single-row transactions
+            if stop.is_set():
+                break
+            insert(site, number, 1)
+            written.append(number)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        backup_id = ok(site.switcher("db", "backup", "--label", "busy", "--env", site.name)).stdout.strip()
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert written, "rows were written during the backup"
+    record = next(b for b in backups(site) if b["id"] == backup_id)
+    assert record["label"] == "busy" and record["release"] == site.release and record["size"] > 0
+    assert 10 <= record["tables"]["public.press_pressrelease"] - 3 <= 10 + len(written)
+    ok(site.switcher("db", "verify", backup_id, "--env", site.name))
+
+
+def test_restore_brings_back_deleted_rows_and_keeps_maintenance_on(site):
+    before = int(psql(site, ROWS))
+    backup_id = ok(site.switcher("db", "backup", "--env", site.name)).stdout.strip()
+    psql(site, "DELETE FROM press_pressrelease WHERE slug LIKE 'probe-%'")
+    assert int(psql(site, ROWS)) == 3
+    refused = site.switcher("db", "restore", backup_id, "--env", site.name)  # no terminal: no --yes, no restore
+    assert refused.returncode != 0 and int(psql(site, ROWS)) == 3
+    result = ok(site.switcher("db", "restore", backup_id, "--yes", "--env", site.name))
+    assert int(psql(site, ROWS)) == before
+    assert "maintenance stays on" in result.stderr
+    token = ok(site.switcher("maintenance", "token", "--env", site.name)).stdout.strip()
+    with site.session() as http:
+        assert http.get(site.live_url + "/press/", timeout=10).status_code == 503
+        checked = http.get(site.live_url + "/press/", cookies={"switcher_bypass": token}, timeout=10)
+        assert checked.status_code == 200 and "Probe 1" in checked.text, "the site reads the restored rows"
+    ok(site.switcher("maintenance", "off", "--env", site.name))
+    ok(site.switcher("cron", "start", "--env", site.name))
+    listed = backups(site)
+    assert any(b["label"] == "before-restore" for b in listed), "the replaced database was backed up first"
+    assert len(listed) == 3, "BACKUP_RETAIN=3"
+
+
+def test_a_damaged_backup_is_refused_before_anything_changes(site, client):
+    backup_id = ok(site.switcher("db", "backup", "--env", site.name)).stdout.strip()
+    client.containers.run(
+        f"switcher/db:{site.release}",
+        ["sh", "-c", f"printf 'x' >> /var/lib/switcher/backups/{backup_id}.dump"],
+        entrypoint=[],
+        user="postgres",
+        network_mode="none",
+        volumes={f"{site.project}_backups": {"bind": "/var/lib/switcher/backups", "mode": "rw"}},
+        remove=True,
+    )
+    rows = psql(site, ROWS)
+    result = site.switcher("db", "restore", backup_id, "--yes", "--env", site.name)
+    assert result.returncode != 0 and "is damaged" in result.stderr, result.stderr
+    assert psql(site, ROWS) == rows
+    assert site.status()["maintenance"] is None, "maintenance was not even turned on"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["db", "backup", "--label", "Bad Label"], "backup label 'Bad Label' must be"),
+        (["db", "restore", "../../etc/passwd", "--yes"], "is not a backup id"),
+        (["db", "restore", "20200101T000000Z", "--yes"], "has no backup 20200101T000000Z"),
+    ],
+)
+def test_bad_database_input_is_one_line(site, args, message):
+    result = site.switcher(*args, "--env", site.name)
+    assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_deploy_backs_up_before_it_migrates_and_not_when_nothing_is_to_migrate(site, client, tmp_path_factory):
+    def new_field(site_dir) -> None:
+        (site_dir / "press" / "migrations" / "0003_pressrelease_note.py").write_text(
+            "from django.db import migrations, models\n\n\n"
+            "class Migration(migrations.Migration):\n"
+            '    dependencies = [("press", "0002_seed_press_releases")]\n'
+            "    operations = [\n"
+            '        migrations.AddField("pressrelease", "note", models.TextField(null=True)),\n'
+            "    ]\n"
+        )
+
+    tag = build_site_release(f"{site.release}-mig", tmp_path_factory.mktemp("mig"), new_field)
+    try:
+        plain = ok(site.switcher("deploy", site.release, "--env", site.name))
+        assert "nothing to migrate" in plain.stderr
+        deployed = ok(site.switcher("deploy", tag, "--env", site.name))
+        assert f"before migrating for {tag}" in deployed.stderr
+        history = [
+            json.loads(line) for line in ok(site.switcher("history", "--json", "--env", site.name)).stdout.splitlines()
+        ]
+        record = next(r for r in history if r.get("action") == "deploy" and r.get("release") == tag)
+        backup = next(b for b in backups(site) if b["id"] == record["backup"])
+        assert backup["release"] == site.release, "taken from the database the live release used"
+        assert psql(site, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'") == "1"
+    finally:
+        remove_release(client, tag)
