@@ -215,7 +215,8 @@ def test_killing_memcached_under_load_fails_no_request(stack):
         time.sleep(1)
     if load.failures():  # say why: the live colour's last error, as its log has it
         log = stack.switcher("logs", "live", "--env", stack.name, "-n", "400").stdout
-        last_error = log[log.rfind("Traceback") :][:3000] if "Traceback" in log else log[-1500:]
+        lines = log[log.rfind("Traceback") :].splitlines() if "Traceback" in log else log.splitlines()
+        last_error = "\n".join([*lines[:4], "…", *lines[-40:]])  # where it began and what was raised
         raise AssertionError(
             f"{len(load.failures())} of {len(load.answers)} failed: {load.failures()[:3]}\n{last_error}"
         )

@@ -117,6 +117,7 @@ def test_a_site_that_already_fits_keeps_its_choices_and_nothing_is_reported():
                 "NAME": "site",
                 "HOST": "/run/postgresql",
                 "CONN_MAX_AGE": 60,
+                "CONN_HEALTH_CHECKS": True,
                 "OPTIONS": {"sslmode": "disable"},
             },
             "archive": {"ENGINE": "django.db.backends.sqlite3", "NAME": "/var/lib/site/state/a.db"},
@@ -210,3 +211,13 @@ def test_a_celery_site_gets_the_stacks_broker_and_a_writable_beat_schedule():
     assert values["CELERY_BROKER_URL"] == "redis+socket:///run/redis/redis.sock"
     assert values["CELERY_BEAT_SCHEDULE_FILENAME"].startswith("/var/lib/site/state/")
     assert "CELERY_BROKER_URL" not in run(STARTPROJECT, env).values, "only for sites that configure Celery"
+
+
+def test_persistent_connections_are_checked_before_reuse():
+    site = {**STARTPROJECT, "DATABASES": {"default": {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": 60}}}
+    out = run(site)
+    assert out.values["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True
+    assert any("CONN_HEALTH_CHECKS False → True" in change for change in out.changes)
+    kept = {"default": {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}}
+    assert run({**STARTPROJECT, "DATABASES": kept}).values["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True
+    assert "CONN_HEALTH_CHECKS" not in run(STARTPROJECT).values["DATABASES"]["default"], "no persistent connections"

@@ -117,7 +117,7 @@ def overlay(
         "SECURE_PROXY_SSL_HEADER": lambda: _proxy_header(out, site),
         "SESSION_COOKIE_SECURE": lambda: _flag(out, site, "SESSION_COOKIE_SECURE"),
         "CSRF_COOKIE_SECURE": lambda: _flag(out, site, "CSRF_COOKIE_SECURE"),
-        "DATABASES": lambda: _databases(out, site, env),
+        "DATABASES": lambda: _databases(out, site, env, django_version),
         "STATIC_ROOT": lambda: _path(out, site, "STATIC_ROOT", env.get("STATIC_ROOT", "/app/staticfiles")),
         "STATIC_URL": lambda: _static_url(out, site),
         "MEDIA_ROOT": lambda: _path(out, site, "MEDIA_ROOT", env.get("MEDIA_ROOT", "/var/lib/site/media")),
@@ -193,12 +193,13 @@ def _engine_name(engine: str) -> str:
     return engine.rsplit(".", 1)[-1] if engine else "none"
 
 
-def _databases(out: Overlay, site: Mapping[str, Any], env: Mapping[str, str]) -> None:
+def _databases(out: Overlay, site: Mapping[str, Any], env: Mapping[str, str], django_version: tuple[int, ...]) -> None:
     databases = {alias: dict(config) for alias, config in dict(site.get("DATABASES") or {}).items()}
     old = databases.get("default", {})
     engine = old.get("ENGINE", "")
     same_engine = engine in POSTGRES_ENGINES
-    new = {key: value for key, value in old.items() if key in ("ATOMIC_REQUESTS", "CONN_MAX_AGE", "TEST", "TIME_ZONE")}
+    kept = ("ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TEST", "TIME_ZONE")
+    new = {key: value for key, value in old.items() if key in kept}
     new.update(
         {
             "ENGINE": engine if same_engine else POSTGRES_ENGINES[0],
@@ -212,6 +213,11 @@ def _databases(out: Overlay, site: Mapping[str, Any], env: Mapping[str, str]) ->
         }
     )
     new["OPTIONS"].setdefault("connect_timeout", 3)
+    # Persistent connections are checked before each request reuses them: the platform restarts
+    # the db (`up` after `down`, a restore), and a connection it ended must not fail a request.
+    if new.get("CONN_MAX_AGE") and tuple(django_version[:2]) >= (4, 1) and not new.get("CONN_HEALTH_CHECKS"):
+        new["CONN_HEALTH_CHECKS"] = True
+        out.changes.append("DATABASES: CONN_HEALTH_CHECKS False → True (persistent connections survive a db restart)")
     databases["default"] = new
     before = _engine_name(engine)
     if same_engine and (old.get("NAME"), old.get("HOST")) != (new["NAME"], new["HOST"]):
