@@ -172,6 +172,13 @@ def test_database_outage_makes_healthz_503(stack):
             60,
             "the site did not recover from the database outage",
         )
+    from .load import Load
+
+    # Every gunicorn thread's persistent connection died with the db: each is checked before
+    # reuse (CONN_HEALTH_CHECKS, set by the settings layer), so no request meets a dead one.
+    with Load(stack.live_url + "/", str(stack.cert), max_seconds=4) as load:
+        time.sleep(3)
+    assert load.failures() == [] and len(load.answers) > 50, f"{len(load.failures())} of {len(load.answers)} failed"
 
 
 def test_site_container_runs_as_non_root_on_a_read_only_root(stack):
