@@ -347,7 +347,9 @@ class Stack:
         with EnvironmentLock(self.docker, self.env.project, "down" + (" --volumes" if remove_volumes else ""), report):
             credentials = {key: "unused" for key in GENERATED}  # nothing is created by `down`
             compose = self.compose(Releases("none", "none", "none"), credentials)
-            args = ["down", "--remove-orphans"]
+            # The one-off services' profile too, so that the volumes only they mount (backups)
+            # go with --volumes.
+            args = ["--profile", "tasks", "down", "--remove-orphans"]
             if remove_volumes:
                 args.append("--volumes")
             report(f"stopping project {self.env.project}" + (" and deleting its volumes" if remove_volumes else ""))

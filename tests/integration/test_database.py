@@ -145,3 +145,10 @@ def test_deploy_backs_up_before_it_migrates_and_not_when_nothing_is_to_migrate(s
         assert psql(site, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'") == "1"
     finally:
         remove_release(client, tag)
+
+
+def test_down_with_volumes_deletes_the_backups_too(site):
+    """Last in this file: the stack is gone afterwards."""
+    assert any(name.endswith("_backups") for name in site.leftovers()["volumes"])
+    ok(site.switcher("down", "--env", site.name, "--volumes", "--yes"))
+    assert site.leftovers()["volumes"] == [], "only `down --volumes --yes` deletes them, and it does"
