@@ -93,19 +93,21 @@ if [ "${REFRESH:-0}" = 1 ]; then
   refresh=(--build-arg "APT_REFRESH=$(date -u +%Y%m%dT%H%M%SZ)")
   echo "build: REFRESH=1: upgrading the base's packages; every image is rebuilt on it"
 fi
-started=$SECONDS
-docker build -q "${refresh[@]}" -t "$IMAGE_PREFIX/base:bookworm" -t "$base" images/base \
-  2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
-printf 'build: %-24s %3ds\n' "$base" $((SECONDS - started))
+build_base() {  # build_base SUITE TAG... : the project's base on that Debian release
+  local suite=$1 started=$SECONDS; shift
+  local tags=()
+  for tag in "$@"; do tags+=(-t "$tag"); done
+  docker build -q "${refresh[@]}" --build-arg "DEBIAN=debian:$suite-slim" "${tags[@]}" images/base \
+    2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
+  printf 'build: %-24s %3ds\n' "$1 ($suite)" $((SECONDS - started))
+}
+build_base bookworm "$base" "$IMAGE_PREFIX/base:bookworm"
 # The site's own base when its Python is not Debian 12's: the same base on that Debian release.
 site_base=$base
 if [ "$suite" != bookworm ]; then
-  started=$SECONDS
   SUITE=$suite images/base/ensure-debian.sh "debian:$suite-slim"
   site_base="$IMAGE_PREFIX/base:$suite"
-  docker build -q "${refresh[@]}" --build-arg "DEBIAN=debian:$suite-slim" -t "$site_base" images/base \
-    2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' -e 'go/buildx' -e '^$' >&2) >/dev/null
-  printf 'build: %-24s %3ds\n' "$site_base (Python $site_python)" $((SECONDS - started))
+  build_base "$suite" "$site_base"
 fi
 
 # The site's context: platform runtime, the lock of its packages, the wheelhouse and the site.

@@ -91,7 +91,6 @@ class Database(Session):
                 self.record("db-restore", started, "failed", backup=backup_id, error=str(error))
                 raise
             self.stack.flush_cache()
-            self.reconnect_site()
             self.record("db-restore", started, "ok", backup=backup_id, saved=safety.id)
         restored = found[backup_id]
         done = [
@@ -105,11 +104,3 @@ class Database(Session):
                 "its migrations may be ahead of the data (`switcher manage migrate`)"
             )
         return done
-
-    def reconnect_site(self) -> None:
-        """Both colours' gunicorn start new workers (SIGHUP: the old ones finish their requests),
-        so no request meets a database connection the swap ended."""
-        for color in ("blue", "green"):
-            container = self.color_container(color)
-            if container is not None and container.state == "running":
-                self.docker.signal(container.name, "HUP")

@@ -156,10 +156,6 @@ class Docker:
         with _docker_errors("stopping a container"), suppress(docker.errors.NotFound):
             self.client.containers.get(name).stop(timeout=timeout)
 
-    def signal(self, name: str, signal: str) -> None:
-        with _docker_errors("signalling a container"):
-            self.client.containers.get(name).kill(signal=signal)
-
     def start(self, name: str) -> None:
         with _docker_errors("starting a container"):
             self.client.containers.get(name).start()

@@ -270,21 +270,23 @@ class Stack:
         """Run cron and the release's schedulers and workers from `releases.cron`; those of
         another release are stopped first (a running job or task may finish, up to
         CRON_STOP_TIMEOUT / WORKER_STOP_TIMEOUT), so only one scheduler is ever active."""
-        schedulers = ["cron", *(name for name in self.processes(releases.cron) if name == "beat")]
-        self._processes(releases, ["up", "--detach", "--no-deps", *schedulers], credentials)
-        self.start_workers(releases, credentials)
+        declared = self.processes(releases.cron)
+        self._processes(releases, ["up", "--detach", "--no-deps", *_schedulers(declared)], credentials)
+        self.start_workers(releases, credentials, declared)
 
     def create_cron_stopped(self, releases: Releases) -> None:
         """Cron (and beat) of `releases.cron` created but not started (an operator stopped cron);
         the workers still follow the release."""
-        schedulers = ["cron", *(name for name in self.processes(releases.cron) if name == "beat")]
-        self._processes(releases, ["up", "--no-start", "--no-deps", "--force-recreate", *schedulers])
-        self.start_workers(releases)
+        declared = self.processes(releases.cron)
+        self._processes(releases, ["up", "--no-start", "--no-deps", "--force-recreate", *_schedulers(declared)])
+        self.start_workers(releases, declared=declared)
 
-    def start_workers(self, releases: Releases, credentials: dict[str, str] | None = None) -> None:
+    def start_workers(
+        self, releases: Releases, credentials: dict[str, str] | None = None, declared: list[str] | None = None
+    ) -> None:
         """The broker and workers when `releases.cron` declares workers; a worker or beat of an
         earlier release that the new one no longer declares is stopped and removed."""
-        declared = self.processes(releases.cron)
+        declared = self.processes(releases.cron) if declared is None else declared
         if declared:
             self._processes(releases, ["up", "--detach", "--no-deps", "--wait", "broker"], credentials)
         if "worker" in declared:
@@ -358,6 +360,12 @@ class Stack:
                 self.store.remove()
             else:
                 history.record(self.store, self.env.name, "down", started, "ok")
+
+
+def _schedulers(declared: list[str]) -> list[str]:
+    """The services that schedule work (exactly one of each per environment): cron, and beat
+    when the release declares it."""
+    return ["cron", *(name for name in declared if name == "beat")]
 
 
 def _last_lines(output: str, count: int) -> str:

@@ -68,9 +68,6 @@ class FakeDocker:
     def image_labels(self, reference: str) -> dict[str, str]:
         return {}
 
-    def signal(self, name: str, signal: str) -> None:
-        self.calls.append(("signal", name, signal))
-
     def stop(self, name: str, timeout: int = 30) -> None:
         self.calls.append(("stop", name))
 
