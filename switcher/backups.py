@@ -88,3 +88,15 @@ def to_delete(backups: list[Backup], retain: int) -> list[str]:
     """The ids beyond the newest `retain` (at least the newest one is always kept)."""
     ordered = sorted(backups, key=lambda backup: backup.id, reverse=True)
     return [backup.id for backup in ordered[max(retain, 1) :]]
+
+
+def archive_id(members: list[tuple[str, bool]]) -> str:
+    """The backup id of an exported archive, from its (name, is a regular file) members: exactly
+    ID.dump and ID.json, nothing else (no directories, links or paths)."""
+    names = sorted(name for name, _ in members)
+    if len(members) != 2 or not all(regular for _, regular in members) or not names[0].endswith(".dump"):
+        raise ConfigError("not a switcher backup archive: it must hold exactly ID.dump and ID.json (`db export`)")
+    backup_id = check_id(names[0][: -len(".dump")])
+    if names[1] != f"{backup_id}.json":
+        raise ConfigError(f"not a switcher backup archive: {names[1][:60]!r} does not belong to {backup_id}")
+    return backup_id

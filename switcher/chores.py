@@ -9,14 +9,14 @@ import time
 
 from switcher.config import COLORS, CRON_STOPPED_FLAG, parse_networks
 from switcher.credentials import ROTATABLE, rotate
-from switcher.database import Database
 from switcher.errors import ConfigError, NotFound, Refused
 from switcher.maintenance import MaintenanceSwitch
 from switcher.plans import retained_releases
+from switcher.schema import Schema
 from switcher.state import StackStatus
 
 
-class Chores(Database):
+class Chores(Schema):
     # -- maintenance --------------------------------------------------------------------------
     def maintenance(self, on: bool, message: str | None, retry_after: int, allow: list[str]) -> None:
         networks = parse_networks(allow, "--allow")  # before anything changes

@@ -99,12 +99,15 @@ def _format_record(record: dict) -> str:
     )
 
 
-def _print_status(status: StackStatus, recent: list[dict] | None = None) -> None:
+def _print_status(status: StackStatus, recent: list[dict] | None = None, schema: dict[str, str] | None = None) -> None:
     click.echo(f"environment  {status.env} (compose project {status.project})")
     click.echo(f"live colour  {status.live or 'unknown'}")
     for color, part in status.colors.items():
         role = "live" if color == status.live else "idle" if status.live else "?"
-        click.echo(f"  {color:<6} {role:<5} release {part.release or '-':<24} {part.state:<10} {part.health}")
+        migrations = f"  migrations {schema[color]}" if schema else ""
+        click.echo(
+            f"  {color:<6} {role:<5} release {part.release or '-':<24} {part.state:<10} {part.health}{migrations}"
+        )
     services = "  ".join(f"{name} {part.state}/{part.health}" for name, part in status.services.items())
     click.echo(f"services     {services}")
     click.echo(f"live URL     {status.urls['live']}")
@@ -133,13 +136,15 @@ def status(env_name: str | None, as_json: bool) -> None:
     result = read_status(env, docker)
     recent = _history(docker, env).last(5)
     holder = read_lock(docker, env.project)
+    schema = _cutover(env_name).colour_migration_states() if result.live else None
     if as_json:
         data = result.to_json()
         data["history"] = recent
         data["lock"] = None if holder is None else holder.describe()
+        data["migrations"] = schema
         click.echo(json.dumps(data, indent=2))
     else:
-        _print_status(result, recent)
+        _print_status(result, recent, schema)
         if holder is not None:
             click.echo(f"locked by {holder.describe()}")
 
@@ -222,11 +227,24 @@ def _cutover(env_name: str | None) -> Cutover:
 @click.argument("release")
 @click.option("--promote", "then_promote", is_flag=True, help="Promote the release once it is ready.")
 @click.option("--stop-old", is_flag=True, help="With --promote: stop the old colour after draining.")
+@click.option(
+    "--maintenance",
+    is_flag=True,
+    help="Migrate behind the maintenance page, promote, then turn maintenance off (for migrations "
+    "the live release cannot run beside).",
+)
+@click.option(
+    "--accept-incompatible",
+    is_flag=True,
+    help="Apply migrations the live release cannot run beside while it serves (recorded in the history).",
+)
 @mutation_options
 def deploy(
     release: str,
     then_promote: bool,
     stop_old: bool,
+    maintenance: bool,
+    accept_incompatible: bool,
     env_name: str | None,
     dry_run: bool,
     drain_timeout: float,
@@ -234,11 +252,20 @@ def deploy(
 ) -> None:
     """Put RELEASE on the idle colour and make it ready, without touching live traffic.
 
-    Recreates the idle colour from the compose definition, runs `migrate` and `check --deploy`
-    in one-off containers of RELEASE, waits until it is healthy, warms it and checks it through
-    the preview listener. On failure the idle colour is left stopped.
+    Asks RELEASE what its unapplied migrations do and refuses operations the live release
+    cannot run beside (a dropped or renamed column, NOT NULL, a type change, custom SQL or
+    Python) unless --maintenance or --accept-incompatible; backs the database up when there is
+    anything to migrate; recreates the idle colour, runs `migrate` (with MIGRATE_LOCK_TIMEOUT)
+    and `check --deploy` in one-off containers of RELEASE, waits until it is healthy, warms it
+    and checks it through the preview listener. On failure the idle colour is left stopped.
     """
-    options = Options(drain_timeout=drain_timeout, health_timeout=health_timeout, stop_old=stop_old)
+    options = Options(
+        drain_timeout=drain_timeout,
+        health_timeout=health_timeout,
+        stop_old=stop_old,
+        maintenance=maintenance,
+        accept_incompatible=accept_incompatible,
+    )
     _cutover(env_name).deploy(release, options, dry_run=dry_run, then_promote=then_promote)
 
 
@@ -379,7 +406,8 @@ def config_list(env_name: str | None) -> None:
 
 @cli.group()
 def db() -> None:
-    """The environment's database: backups in its `backups` volume (kept across `down`)."""
+    """The environment's database: backups in its `backups` volume (kept across `down`), restore,
+    export and import, and `replace --from` another environment."""
 
 
 @db.command(name="backup")
@@ -430,6 +458,58 @@ def db_restore(backup_id: str, yes: bool, env_name: str | None) -> None:
     if not yes:
         click.confirm(f"Replace the database of {env_name or 'the environment'} with backup {backup_id}?", abort=True)
     for line in _cutover(env_name).restore(backup_id):
+        _say(line)
+
+
+@db.command(name="export")
+@click.argument("backup_id")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@env_option
+def db_export(backup_id: str, path: str, env_name: str | None) -> None:
+    """Copy backup BACKUP_ID out to PATH on this host: one tar archive holding the dump and its
+    record (mode 0600; an existing file is never overwritten)."""
+    from pathlib import Path
+
+    backup = _cutover(env_name).export(backup_id, Path(path))
+    _say(f"exported {backup.id} ({backup.size} bytes of dump) to {path}")
+
+
+@db.command(name="import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@env_option
+def db_import(path: str, env_name: str | None) -> None:
+    """Bring an archive `db export` made (here or on another host) into this environment's
+    backups; checked before it is listed. `db restore ID` then puts it in place."""
+    from pathlib import Path
+
+    backup = _cutover(env_name).import_archive(Path(path))
+    click.echo(backup.id)
+
+
+@db.command(name="replace")
+@click.option("--from", "source_name", required=True, help="The environment whose data comes here.")
+@click.option("--backup", "backup_id", default=None, help="Its backup to use [default: its newest].")
+@click.option("--fresh", is_flag=True, help="Take a fresh backup of the other environment first.")
+@click.option("--yes", is_flag=True, help="Replace the database without asking.")
+@env_option
+def db_replace(source_name: str, backup_id: str | None, fresh: bool, yes: bool, env_name: str | None) -> None:
+    """Replace this environment's database with another's (the old guide's
+    integration_db_replace): this environment's credentials are kept, its own database is backed
+    up first, the live release migrates the data, DB_REPLACE_HOOK runs (to anonymise), then
+    maintenance goes off and cron on. Never replaces production."""
+    from switcher.config import load_environment
+
+    target = _cutover(env_name)
+    source = Cutover(target.paths, load_environment(source_name, target.paths), target.docker, _say)
+    if backup_id is not None:
+        backups.check_id(backup_id)
+    if fresh and backup_id is not None:
+        raise Refused("choose --backup or --fresh, not both")
+    if target.env.name == "production":
+        raise Refused("db replace never replaces production's database (restore one of its own backups)")
+    if not yes:
+        click.confirm(f"Replace the database of {target.env.name} with {source_name}'s?", abort=True)
+    for line in target.replace_from(source, backup_id, fresh):
         _say(line)
 
 

@@ -57,6 +57,12 @@ DEFAULTS: dict[str, str] = {
     "WORKER_STOP_TIMEOUT": "60",
     "BROKER_MEMORY_MB": "256",  # memory limit of the task broker (Redis), for sites with workers
     "BACKUP_RETAIN": "10",  # database backups kept (`switcher db backup`, deploy); the newest always
+    # Seconds a deploy's migration may wait for a table lock (PostgreSQL lock_timeout) before it
+    # fails the deploy: waiting longer would stall every live request queued behind it.
+    "MIGRATE_LOCK_TIMEOUT": "5",
+    # A manage.py command (with its arguments) run after `switcher db replace`, to anonymise
+    # personal data; empty: none.
+    "DB_REPLACE_HOOK": "",
     # Proxies in front of the lb whose X-Forwarded-For is believed (comma-separated addresses or
     # CIDR networks). Empty: the connection's own address is the client, whatever it sends.
     "TRUSTED_PROXIES": "",
@@ -79,6 +85,8 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _SQL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MEDIA_URL = re.compile(r"/(?:(?!\.+/)[A-Za-z0-9_.-]+/)+")  # segments, none of dots only
 _SMOKE_PATH = re.compile(r"/(?!/)[\x21-\x7e]{0,500}")  # one leading slash, printable ASCII, no spaces
+_HOOK_COMMAND = re.compile(r"[a-z_][a-z0-9_]{0,100}")
+_HOOK_WORD = re.compile(r"[A-Za-z0-9_.,=:/@+-]{1,200}")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 # A Docker repository path, optionally behind a registry host[:port] (`registry:5000/team/app`).
 _IMAGE_PREFIX = re.compile(
@@ -166,6 +174,10 @@ class Environment:
     @property
     def site_hosts(self) -> list[str]:
         return split_list(self.settings["SITE_HOSTS"])
+
+    @property
+    def db_replace_hook(self) -> list[str]:
+        return self.settings["DB_REPLACE_HOOK"].split()
 
     @property
     def smoke_paths(self) -> list[str]:
@@ -292,6 +304,7 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         "WORKER_STOP_TIMEOUT",
         "BROKER_MEMORY_MB",
         "BACKUP_RETAIN",
+        "MIGRATE_LOCK_TIMEOUT",
         "WRITE_RATE_LIMIT",
         "APP_MEMORY_MB",
         "DB_MEMORY_MB",
@@ -330,6 +343,12 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     if not smoke:
         raise ConfigError(f"{source}: SMOKE_PATHS is empty; the default is /")
     settings["SMOKE_PATHS"] = ",".join(smoke)
+    hook = settings["DB_REPLACE_HOOK"].split()
+    if hook and (not _HOOK_COMMAND.fullmatch(hook[0]) or not all(_HOOK_WORD.fullmatch(word) for word in hook)):
+        raise ConfigError(
+            f"{source}: DB_REPLACE_HOOK={settings['DB_REPLACE_HOOK']!r} must be a manage.py command and plain "
+            "arguments (letters, digits and _ . , = : / @ + -), like `anonymise --keep-staff`"
+        )
     for key in ("DB_NAME", "DB_USER"):
         if not _SQL_NAME.fullmatch(settings[key]):
             raise ConfigError(f"{source}: {key}={settings[key]!r} must be lower-case letters, digits and _")

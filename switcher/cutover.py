@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from switcher import colors, smoke
+from switcher import colors, migrations, smoke
 from switcher.chores import Chores
 from switcher.config import LIVE_FLAG, check_release, other_color
 from switcher.errors import ConfigError, NotFound, Refused, SwitcherError, Unhealthy
@@ -74,76 +74,142 @@ class Cutover(Chores):
     # -- deploy -------------------------------------------------------------------------------
     def deploy(self, release: str, options: Options, dry_run: bool, then_promote: bool) -> None:
         check_release(release)
+        if options.maintenance and options.accept_incompatible:
+            raise ConfigError("choose --maintenance or --accept-incompatible, not both")
+        then_promote = then_promote or options.maintenance  # --maintenance: the old guide's whole upgrade
         before = self.status()
         self._require_image(release)
         if dry_run:
             idle = before.idle
             assert idle is not None
-            steps = deploy_plan(idle, release, self.env.smoke_paths)
+            steps = deploy_plan(idle, release, self.env.smoke_paths, options.maintenance)
             self._run(f"deploy {release} to {idle}", steps, {}, dry_run=True)
             if then_promote:
                 self.promote(idle, options, dry_run=True, expected_release=release)
+            if options.maintenance:
+                self.report("then: turn maintenance off (unless it was on before the deploy)")
             return
         with self.locked(f"deploy {release}"):
-            idle = self._deploy_locked(release, options)
+            idle, turned_on = self._deploy_locked(release, options)
             if then_promote:
-                self._promote_locked(idle, options, expected_release=release)
+                try:
+                    self._promote_locked(idle, options, expected_release=release)
+                except SwitcherError:
+                    if turned_on:
+                        self.report("maintenance stays on: check through the bypass, then `switcher maintenance off`")
+                    raise
+            if turned_on:
+                self.report("turning maintenance off")
+                MaintenanceSwitch(self.docker, self.lb()).turn_off()
 
-    def _deploy_locked(self, release: str, options: Options) -> str:
+    def _deploy_locked(self, release: str, options: Options) -> tuple[str, bool]:
+        """The deploy's steps; the idle colour and whether this deploy turned maintenance on."""
         status = self.status()  # under the lock: the idle colour of now, not of before the lock
         idle = status.idle
         assert idle is not None
-        steps = deploy_plan(idle, release, self.env.smoke_paths)
+        steps = deploy_plan(idle, release, self.env.smoke_paths, options.maintenance)
         started = time.monotonic()
         previous = status.colors[idle].release
-        record = colors.starting(self.color_record(idle), previous, release)
-        self.set_color_record(idle, record)
+        live_release = status.live_release or self.any_release()
         releases = self.releases(fallback=release, **{idle: release})
+        facts: dict[str, object] = {}  # for the deploy's history record
+        pending: list[str] = []
+        record: colors.ColorRecord | None = None  # written once the idle colour is touched
+        turned_on = False
 
         def task(command: list[str], user: str | None = None) -> Callable[[], None]:
             return lambda: self.task(command, release, releases, user=user)
+
+        def check_migrations() -> None:
+            names, found = self.check_migrations(release, releases)
+            pending.extend(names)
+            if not names:
+                self.report(f"  {release} has no migration to apply")
+                return
+            facts["migrations"] = [verdict.as_record() for verdict in found]
+            bad = migrations.incompatible(found)
+            self.report(
+                f"  {len(names)} migration(s) to apply; {len(bad)} operation(s) {live_release} cannot run beside"
+            )
+            if not bad:
+                return
+            lines = [verdict.line() for verdict in bad]
+            if options.maintenance:
+                self.report("  --maintenance: they run behind the maintenance page: " + "; ".join(lines))
+            elif options.accept_incompatible:
+                facts["accepted_incompatible"] = lines
+                self.report("  --accept-incompatible (recorded in the history): " + "; ".join(lines))
+            else:
+                raise Refused(
+                    f"{release} has migrations the live release {live_release} cannot run beside (nothing was "
+                    "changed; deploy with --maintenance, or ship them in two releases: docs/database.md):\n"
+                    + "\n".join(f"  {line}" for line in lines)
+                )
+
+        def recreate() -> None:
+            nonlocal record
+            record = colors.starting(self.color_record(idle), previous, release)
+            self.set_color_record(idle, record)
+            self.stack.recreate_color(idle, releases)
+
+        def backup() -> None:
+            if not pending:
+                self.report("  nothing to migrate: no backup needed")
+                return
+            facts["backup"] = self.backup(release=live_release, reason=f"before migrating for {release}").id
+
+        def maintenance_on() -> None:
+            nonlocal turned_on
+            switch = MaintenanceSwitch(self.docker, self.lb())
+            if switch.read() is None:
+                message = "The site is being upgraded; it is back in a few minutes."
+                switch.turn_on(live_release, self.credentials()["MAINTENANCE_TOKEN"], message, 300, [])
+                turned_on = True
+                facts["maintenance"] = True
+            else:
+                self.report("  maintenance is on already: it stays on after the deploy")
+            self.report("  stopping cron, beat and workers; the promote starts those of the new release")
+            self.stack.stop_processes()
 
         def wait_healthy() -> None:
             self.wait_healthy(idle, options.health_timeout)
             self._expect("preview", release, timeout=options.verify_timeout)
 
-        taken: dict[str, str] = {}
-
-        def backup() -> None:
-            plan = self.task(["python3", "manage.py", "migrate", "--plan", "--noinput"], release, releases)
-            if "No planned migration operations" in plan:
-                self.report(f"  nothing to migrate for {release}: no backup needed")
-                return
-            taken["backup"] = self.backup(release=status.live_release, reason=f"before migrating for {release}").id
-
         actions = {
             "check-release": lambda: None,
-            "recreate": lambda: self.stack.recreate_color(idle, releases),
+            "check-migrations": check_migrations,
+            "recreate": recreate,
             "backup": backup,
-            "migrate": task(["python3", "manage.py", "migrate", "--noinput"]),
+            "maintenance-on": maintenance_on,
+            "migrate": lambda: self.migrate(release, releases),
             "check-deploy": task(["python3", "manage.py", "check", "--deploy"]),
             "wait-healthy": wait_healthy,
             "warm": lambda: [self.probe.get("preview", path) for path in ("/", "/", "/healthz")],
             "smoke": lambda: self._smoke(release, options.verify_timeout),
             "publish": task(["publish-assets", "/srv/static", "/srv/maintenance"], user="0"),
         }
+        fields = {"color": idle, "release": release, "previous": previous}
         try:
             self._run(f"deploy {release} to {idle}", steps, actions, dry_run=False)
         except SwitcherError as error:
+            if record is None:  # refused before anything changed: the idle colour is as it was
+                self.record("deploy", started, "refused", **fields, error=str(error).splitlines()[0], **facts)
+                raise
             self.set_color_record(idle, colors.finished(record, error=str(error)))
             self._explain_failure(idle)
             self.report(f"stopping app-{idle}; live traffic stays on {status.live}")
             failed = self.color_container(idle)
             if failed is not None:
                 self.docker.stop(failed.name)
-            self.record(
-                "deploy", started, "failed", color=idle, release=release, previous=previous, error=str(error), **taken
-            )
+            if turned_on:
+                self.report("maintenance stays on (the database may be part-migrated): check through the bypass")
+            self.record("deploy", started, "failed", **fields, error=str(error), **facts)
             raise
+        assert record is not None
         self.set_color_record(idle, colors.finished(record))
-        self.record("deploy", started, "ok", color=idle, release=release, previous=previous, **taken)
+        self.record("deploy", started, "ok", **fields, **facts)
         self.report(f"release {release} is ready on {idle}: {self.env.preview_url}")
-        return idle
+        return idle, turned_on
 
     # -- promote ------------------------------------------------------------------------------
     def promote(self, target: str | None, options: Options, dry_run: bool, expected_release: str | None = None) -> None:
@@ -189,6 +255,12 @@ class Cutover(Chores):
                 raise Unhealthy(f"app-{target} is {target_container.state}/{target_container.health}, not healthy")
             self._expect("preview", release, timeout=options.verify_timeout)
 
+        def check_schema() -> None:
+            state = self.running_migration_state(target_container.name)
+            if state is None:
+                raise Unhealthy(f"app-{target} could not say which migrations it knows")
+            self.refuse_behind(release, [str(name) for name in state.get("ahead") or []])
+
         def nginx_check() -> None:
             code, output = self.docker.exec_output(lb, ["nginx", "-t", "-q", "-e", "stderr"])
             if code != 0:
@@ -217,6 +289,7 @@ class Cutover(Chores):
 
         actions = {
             "gate": gate,
+            "check-schema": check_schema,
             "nginx-check": nginx_check,
             "publish": publish,
             "switch": switch,

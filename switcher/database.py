@@ -4,12 +4,15 @@ image's `db-backup` in a one-off container (compose service db-task) beside the 
 
 from __future__ import annotations
 
+import tarfile
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from switcher import backups
 from switcher.backups import Backup
-from switcher.errors import NotFound, SwitcherError
+from switcher.errors import ConfigError, NotFound, Refused, SwitcherError
 from switcher.session import Session
 
 
@@ -65,34 +68,11 @@ class Database(Session):
         """Backup `backup_id` in place of the site's database, with maintenance on (and left on
         for the operator to check through the bypass), cron, beat and workers stopped, and a
         backup of the database it replaces taken first. A failed restore changes nothing."""
-        from switcher.maintenance import MaintenanceSwitch
-
         backups.check_id(backup_id)
         self.status()
         started = time.monotonic()
         with self.locked(f"db restore {backup_id}"):
-            status = self.status()
-            found = {backup.id: backup for backup in self.backups()}
-            if backup_id not in found:
-                raise NotFound(f"{self.env.name} has no backup {backup_id} (see `switcher db list`)")
-            self.db_task(["verify", backup_id])  # a damaged file is refused before anything changes
-            switch = MaintenanceSwitch(self.docker, self.lb())
-            live_release = status.live_release or self.any_release()
-            if switch.read() is None:
-                self.report("turning maintenance on")
-                switch.turn_on(live_release, self.credentials()["MAINTENANCE_TOKEN"], "Restoring data", 600, [])
-            self.report("stopping cron, beat and workers")
-            self.stack.stop_processes()
-            safety = self.backup(label="before-restore", release=live_release, reason=f"before restoring {backup_id}")
-            self.report(f"restoring {backup_id} into a fresh database, checking its rows, swapping it in")
-            try:
-                self.db_task(["restore", backup_id])
-            except Exception as error:
-                self.record("db-restore", started, "failed", backup=backup_id, error=str(error))
-                raise
-            self.stack.flush_cache()
-            self.record("db-restore", started, "ok", backup=backup_id, saved=safety.id)
-        restored = found[backup_id]
+            restored, safety, live_release, _ = self._swap_in(backup_id, "db-restore", started)
         done = [
             f"restored {backup_id} (release {restored.release}); the database it replaced is backup {safety.id}",
             "maintenance stays on: check the site through the bypass (`switcher maintenance token`), then "
@@ -104,3 +84,161 @@ class Database(Session):
                 "its migrations may be ahead of the data (`switcher manage migrate`)"
             )
         return done
+
+    def _swap_in(self, backup_id: str, action: str, started: float) -> tuple[Backup, Backup, str, bool]:
+        """Under the lock: verify the backup, maintenance on, cron/beat/workers off, a backup of
+        the database as it is, the restore (checked rows, then the swap), memcached flushed.
+        The backup, the safety backup, the live release and whether maintenance was turned on."""
+        from switcher.maintenance import MaintenanceSwitch
+
+        status = self.status()
+        found = {backup.id: backup for backup in self.backups()}
+        if backup_id not in found:
+            raise NotFound(f"{self.env.name} has no backup {backup_id} (see `switcher db list`)")
+        self.db_task(["verify", backup_id])  # a damaged file is refused before anything changes
+        switch = MaintenanceSwitch(self.docker, self.lb())
+        live_release = status.live_release or self.any_release()
+        turned_on = switch.read() is None
+        if turned_on:
+            self.report("turning maintenance on")
+            switch.turn_on(live_release, self.credentials()["MAINTENANCE_TOKEN"], "Restoring data", 600, [])
+        self.report("stopping cron, beat and workers")
+        self.stack.stop_processes()
+        safety = self.backup(label="before-restore", release=live_release, reason=f"before restoring {backup_id}")
+        self.report(f"restoring {backup_id} into a fresh database, checking its rows, swapping it in")
+        try:
+            self.db_task(["restore", backup_id])
+        except Exception as error:
+            self.record(action, started, "failed", backup=backup_id, error=str(error))
+            raise
+        self.stack.flush_cache()
+        self.record(action, started, "ok", backup=backup_id, saved=safety.id)
+        return found[backup_id], safety, live_release, turned_on
+
+    # -- to and from the host -----------------------------------------------------------------
+    def export(self, backup_id: str, destination: Path) -> Backup:
+        """Backup `backup_id` as one tar archive (ID.dump, ID.json) at `destination`, mode 0600;
+        an existing file is never overwritten."""
+        backups.check_id(backup_id)
+        if destination.exists() or destination.is_symlink():
+            raise Refused(f"{destination} exists; `db export` never overwrites a file")
+        if not destination.parent.is_dir():
+            raise NotFound(f"{destination.parent} is not a directory")
+        found = {backup.id: backup for backup in self.backups()}
+        if backup_id not in found:
+            raise NotFound(f"{self.env.name} has no backup {backup_id} (see `switcher db list`)")
+        self.db_task(["verify", backup_id])
+        paths = [f"/volume/{backup_id}.dump", f"/volume/{backup_id}.json"]
+        try:
+            with self.docker.volume_holder({self.backups_volume: "/volume"}) as holder:
+                self.docker.export_files(holder, paths, destination)
+        except BaseException:
+            destination.unlink(missing_ok=True)
+            raise
+        return found[backup_id]
+
+    def import_archive(self, source: Path) -> Backup:
+        """An archive `db export` made (here or in another environment or host) into this
+        environment's backups, checked (members, record, checksum, readability) before it is
+        listed; a bad archive leaves nothing behind."""
+        backup_id, record = _read_archive(source)
+        self.status()
+        with self.locked(f"db import {backup_id}"):
+            if backup_id in {backup.id for backup in self.backups()}:
+                raise Refused(f"{self.env.name} already has backup {backup_id}")
+            db = self.containers()["db"].name
+            owner = [self.docker.exec_output(db, ["id", flag, "postgres"])[1].strip() for flag in ("-u", "-g")]
+            with tempfile.TemporaryDirectory() as work:  # 0700: the dump holds the site's data
+                staged = Path(work) / "in.tar"
+                _restage(source, staged, int(owner[0]), int(owner[1]))
+                with self.docker.volume_holder({self.backups_volume: "/volume"}) as holder, staged.open("rb") as data:
+                    self.docker.archive_in(holder, "/volume", data)
+            try:
+                self.db_task(["verify", backup_id])
+            except SwitcherError:
+                self.db_task(["delete", backup_id])
+                raise
+        return record
+
+    @property
+    def backups_volume(self) -> str:
+        return f"{self.env.project}_backups"
+
+    # -- another environment's data -----------------------------------------------------------
+    def replace_from(self, source: Database, backup_id: str | None, fresh: bool) -> list[str]:
+        """The old guide's integration_db_replace: `source`'s latest (or a fresh, or the named)
+        backup restored here with this environment's credentials, migrated by the live release,
+        the DB_REPLACE_HOOK run, then maintenance off and cron on again. Never on production."""
+        if self.env.name == "production":
+            raise Refused("db replace never replaces production's database (restore one of its own backups)")
+        if source.env.name == self.env.name:
+            raise Refused(f"{self.env.name} cannot replace its database with its own")
+        if backup_id is not None:
+            backups.check_id(backup_id)
+        self.status()
+        if fresh:
+            chosen = source.backup_locked("for-" + self.env.name)
+        else:
+            listed = source.backups()
+            if backup_id is not None:
+                listed = [backup for backup in listed if backup.id == backup_id]
+            if not listed:
+                what = f"no backup {backup_id}" if backup_id else "no backup (use --fresh to take one)"
+                raise NotFound(f"{source.env.name} has {what}")
+            chosen = listed[0]
+        started = time.monotonic()
+        with self.locked(f"db replace from {source.env.name}"):
+            if chosen.id not in {backup.id for backup in self.backups()}:
+                self.report(f"copying {source.env.name}'s backup {chosen.id} ({chosen.size} bytes)")
+                volumes = {source.backups_volume: "/source", self.backups_volume: "/target"}
+                with self.docker.volume_holder(volumes) as holder:
+                    for name in (f"{chosen.id}.dump", f"{chosen.id}.json"):
+                        self.docker.archive_in(holder, "/target", self.docker.archive_out(holder, f"/source/{name}"))
+            _, safety, live_release, turned_on = self._swap_in(chosen.id, "db-replace", started)
+            self.report(f"migrating {source.env.name}'s data with {live_release}")
+            self.task(["python3", "manage.py", "migrate", "--noinput"], live_release)
+            hook = self.env.db_replace_hook
+            if hook:
+                self.report(f"running DB_REPLACE_HOOK: manage.py {' '.join(hook)}")
+                self.task(["python3", "manage.py", *hook], live_release)
+            self.stack.flush_cache()
+            self.end_maintenance(turned_on, live_release)
+        return [
+            f"{self.env.name} now holds {source.env.name}'s data of {chosen.created} (backup {chosen.id}); "
+            f"its own database before is backup {safety.id}"
+        ]
+
+    def end_maintenance(self, turned_on: bool, live_release: str) -> None:
+        from switcher.maintenance import MaintenanceSwitch
+
+        if turned_on:
+            self.report("turning maintenance off")
+            MaintenanceSwitch(self.docker, self.lb()).turn_off()
+        if self.stack.cron_stopped_by_operator():
+            self.report("cron stays stopped (`switcher cron start` starts it)")
+        else:
+            self.stack.start_cron(self.releases(cron=live_release))
+
+
+def _read_archive(source: Path) -> tuple[str, Backup]:
+    """The id and record of an archive `db export` made, or one line why it is not one."""
+    try:
+        with tarfile.open(source, mode="r:") as tar:
+            members = tar.getmembers()
+            backup_id = backups.archive_id([(member.name, member.isfile()) for member in members])
+            handle = tar.extractfile(f"{backup_id}.json")
+            text = handle.read(1 << 20).decode("utf-8", "replace") if handle else ""
+    except (OSError, tarfile.TarError) as error:
+        raise ConfigError(f"{source} is not a backup archive `db export` made: {error}") from None
+    records, _ = backups.parse(text)
+    if len(records) != 1 or records[0].id != backup_id:
+        raise ConfigError(f"{source}: the record in it is not backup {backup_id}'s")
+    return backup_id, records[0]
+
+
+def _restage(source: Path, staged: Path, uid: int, gid: int) -> None:
+    """The archive's two files again, owned by the db image's postgres and readable by it only."""
+    with tarfile.open(source, mode="r:") as tar, tarfile.open(staged, mode="w") as out:
+        for member in tar.getmembers():
+            member.uid, member.gid, member.mode, member.uname, member.gname = uid, gid, 0o600, "", ""
+            out.addfile(member, tar.extractfile(member))

@@ -23,21 +23,35 @@ class Options:
     verify_timeout: float = 15.0
     drain_timeout: float = 30.0
     stop_old: bool = False
+    # deploy: migrations the live release cannot run beside are applied behind the maintenance
+    # page (then the release is promoted and maintenance turned off), or accepted as they are.
+    maintenance: bool = False
+    accept_incompatible: bool = False
 
 
-def deploy_plan(idle: str, release: str, smoke_paths: list[str] | None = None) -> list[Step]:
+def deploy_plan(idle: str, release: str, smoke_paths: list[str] | None = None, maintenance: bool = False) -> list[Step]:
     paths = ", ".join(smoke_paths or ["/"])
-    return [
+    steps = [
         Step("check-release", f"refuse unless the images of release {release} exist"),
+        Step(
+            "check-migrations",
+            f"ask {release} what its unapplied migrations do; refuse any the live release cannot run beside"
+            + (" (allowed: --maintenance)" if maintenance else " (unless --maintenance or --accept-incompatible)"),
+        ),
         Step("recreate", f"(re)create app-{idle} with release {release} from the compose definition"),
-        Step("backup", f"back up the database first if {release} has migrations to apply (`migrate --plan`)"),
-        Step("migrate", f"run `manage.py migrate --noinput` in a one-off container of {release}"),
+        Step("backup", "back up the database first if there is anything to migrate"),
+    ]
+    if maintenance:
+        steps.append(Step("maintenance-on", "turn maintenance on (200 or the 503 page only); stop cron, beat, workers"))
+    steps += [
+        Step("migrate", f"run `manage.py migrate` of {release} with lock_timeout MIGRATE_LOCK_TIMEOUT"),
         Step("check-deploy", f"run `manage.py check --deploy` in a one-off container of {release}"),
         Step("wait-healthy", f"wait until app-{idle} is healthy and /healthz answers through preview"),
         Step("warm", f"send a few requests to app-{idle} through preview"),
         Step("smoke", f"check that preview answers {paths} (2xx, or a redirect within the site) from {release}"),
         Step("publish", f"publish the static files and maintenance page of {release} (no overwrite)"),
     ]
+    return steps
 
 
 def promote_plan(target: str, old: str, release: str, already_live: bool, stop_old: bool) -> list[Step]:
@@ -46,6 +60,7 @@ def promote_plan(target: str, old: str, release: str, already_live: bool, stop_o
     if not already_live:
         steps += [
             Step("gate", f"check app-{target} is running, healthy and answers with {release} through preview"),
+            Step("check-schema", f"refuse if the database has migrations {release} lacks that older code cannot bear"),
             Step("nginx-check", "validate the lb's nginx configuration (nginx -t)"),
             Step("publish", f"make sure the static files of {release} are published"),
             Step("switch", f"send new requests to {target}: {flag} (atomic; nginx reads it per request)"),

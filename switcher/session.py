@@ -125,9 +125,16 @@ class Session:
         releases: Releases | None = None,
         user: str | None = None,
         stdin: bytes | None = None,
+        environment: dict[str, str] | None = None,
     ) -> str:
         """A one-off container of `release` (default: blue's) with the stack's volumes."""
         releases = releases or self.releases()
         return self.stack.run_task(
-            releases, self.credentials(), release or releases.blue, command, user=user, stdin=stdin
+            releases,
+            self.credentials(),
+            release or releases.blue,
+            command,
+            user=user,
+            stdin=stdin,
+            environment=environment,
         )

@@ -230,11 +230,14 @@ class Stack:
         command: list[str],
         user: str | None = None,
         stdin: bytes | None = None,
+        environment: dict[str, str] | None = None,
     ) -> str:
         compose = self.compose(releases, credentials, task_release=release)
         args = ["run", "--rm", "--no-deps", "-T"]
         if user is not None:
             args += ["--user", user]
+        for name, value in (environment or {}).items():  # never secrets: they are in the argv
+            args += ["-e", f"{name}={value}"]
         result = compose.run([*args, "app-task", *command], check=False, stdin=stdin)
         if result.returncode != 0:
             raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {_last_lines(result.output, 3)}")

@@ -21,13 +21,8 @@ def site(release, client, tmp_path_factory):
         yield env
 
 
-def psql(site, statement: str) -> str:
-    return site.exec("db", ["psql", "-X", "-At", "-U", "postgres", "-d", "site", "-c", statement]).strip()
-
-
 def insert(site, first: int, count: int) -> None:
-    psql(
-        site,
+    site.psql(
         "INSERT INTO press_pressrelease (slug, title, summary, published) "
         f"SELECT 'probe-' || n, 'Probe ' || n, 'a row of the backup test', '2026-12-01' "
         f"FROM generate_series({first}, {first + count - 1}) AS n",
@@ -66,14 +61,14 @@ def test_a_backup_while_rows_are_written_counts_exactly_what_it_holds(site):
 
 
 def test_restore_brings_back_deleted_rows_and_keeps_maintenance_on(site):
-    before = int(psql(site, ROWS))
+    before = int(site.psql(ROWS))
     backup_id = ok(site.switcher("db", "backup", "--env", site.name)).stdout.strip()
-    psql(site, "DELETE FROM press_pressrelease WHERE slug LIKE 'probe-%'")
-    assert int(psql(site, ROWS)) == 3
+    site.psql("DELETE FROM press_pressrelease WHERE slug LIKE 'probe-%'")
+    assert int(site.psql(ROWS)) == 3
     refused = site.switcher("db", "restore", backup_id, "--env", site.name)  # no terminal: no --yes, no restore
-    assert refused.returncode != 0 and int(psql(site, ROWS)) == 3
+    assert refused.returncode != 0 and int(site.psql(ROWS)) == 3
     result = ok(site.switcher("db", "restore", backup_id, "--yes", "--env", site.name))
-    assert int(psql(site, ROWS)) == before
+    assert int(site.psql(ROWS)) == before
     assert "maintenance stays on" in result.stderr
     token = ok(site.switcher("maintenance", "token", "--env", site.name)).stdout.strip()
     with site.session() as http:
@@ -98,10 +93,10 @@ def test_a_damaged_backup_is_refused_before_anything_changes(site, client):
         volumes={f"{site.project}_backups": {"bind": "/var/lib/switcher/backups", "mode": "rw"}},
         remove=True,
     )
-    rows = psql(site, ROWS)
+    rows = site.psql(ROWS)
     result = site.switcher("db", "restore", backup_id, "--yes", "--env", site.name)
     assert result.returncode != 0 and "is damaged" in result.stderr, result.stderr
-    assert psql(site, ROWS) == rows
+    assert site.psql(ROWS) == rows
     assert site.status()["maintenance"] is None, "maintenance was not even turned on"
 
 
@@ -142,7 +137,7 @@ def test_deploy_backs_up_before_it_migrates_and_not_when_nothing_is_to_migrate(s
         record = next(r for r in history if r.get("action") == "deploy" and r.get("release") == tag)
         backup = next(b for b in backups(site) if b["id"] == record["backup"])
         assert backup["release"] == site.release, "taken from the database the live release used"
-        assert psql(site, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'") == "1"
+        assert site.psql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'") == "1"
     finally:
         remove_release(client, tag)
 

@@ -46,3 +46,17 @@ def test_retention_keeps_the_newest():
     found, _ = backups.parse("\n".join(record(f"20261201T0{hour}0000Z") for hour in range(5)))
     assert backups.to_delete(found, 3) == ["20261201T010000Z", "20261201T000000Z"]
     assert backups.to_delete(found, 0) == [b.id for b in found[1:]], "the newest is always kept"
+
+
+def test_an_archive_holds_exactly_one_backup():
+    good = [("20261201T000000Z-x.dump", True), ("20261201T000000Z-x.json", True)]
+    assert backups.archive_id(good) == "20261201T000000Z-x"
+    for bad in (
+        good[:1],
+        [*good, ("extra", True)],
+        [("20261201T000000Z.dump", True), ("20261201T000000Z.json", False)],
+        [("../20261201T000000Z.dump", True), ("../20261201T000000Z.json", True)],
+        [("20261201T000000Z.dump", True), ("20261202T000000Z.json", True)],
+    ):
+        with pytest.raises(ConfigError):
+            backups.archive_id(bad)

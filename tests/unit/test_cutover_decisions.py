@@ -36,6 +36,7 @@ def test_deploy_recreates_the_colour_that_is_idle_once_the_lock_is_held(tmp_path
         raise SwitcherError("stop after the decision")
 
     monkeypatch.setattr(switch.stack, "recreate_color", recreate)
+    monkeypatch.setattr(switch, "check_migrations", lambda release, releases: ([], []))
     with pytest.raises(SwitcherError, match="stop after the decision"):
         switch.deploy("r2", Options(), dry_run=False, then_promote=False)
     assert recreated == [("blue", "r2")], "deploy must never recreate the colour that is live now"

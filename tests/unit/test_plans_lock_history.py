@@ -19,6 +19,7 @@ def test_deploy_plan_names_its_steps():
     steps = deploy_plan("green", "r2")
     assert names(steps) == [
         "check-release",
+        "check-migrations",
         "recreate",
         "backup",
         "migrate",
@@ -28,18 +29,30 @@ def test_deploy_plan_names_its_steps():
         "smoke",
         "publish",
     ]
-    assert "app-green" in steps[1].description and "r2" in steps[1].description
+    assert "app-green" in steps[2].description and "r2" in steps[2].description
+    behind_the_page = names(deploy_plan("green", "r2", maintenance=True))
+    assert behind_the_page.index("backup") < behind_the_page.index("maintenance-on") < behind_the_page.index("migrate")
 
 
 def test_promote_plan_switches_by_the_flag_and_resumes_when_already_live():
     steps = promote_plan("green", "blue", "r2", already_live=False, stop_old=False)
-    assert names(steps) == ["gate", "nginx-check", "publish", "switch", "verify", "cron", "drain", "prune"]
-    assert f"create {LIVE_FLAG}" in steps[3].description
-    assert f"remove {LIVE_FLAG}" in promote_plan("blue", "green", "r1", False, False)[3].description
+    assert names(steps) == [
+        "gate",
+        "check-schema",
+        "nginx-check",
+        "publish",
+        "switch",
+        "verify",
+        "cron",
+        "drain",
+        "prune",
+    ]
+    assert f"create {LIVE_FLAG}" in steps[4].description
+    assert f"remove {LIVE_FLAG}" in promote_plan("blue", "green", "r1", False, False)[4].description
     resumed = promote_plan("green", "blue", "r2", already_live=True, stop_old=True)
     assert names(resumed) == ["verify", "cron", "drain", "stop-old", "prune"]
     text = format_plan("promote green", steps)
-    assert text.splitlines()[0] == "promote green" and "  4. switch: " in text
+    assert text.splitlines()[0] == "promote green" and "  5. switch: " in text
 
 
 def test_holder_round_trips_through_labels():

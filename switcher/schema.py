@@ -1,0 +1,94 @@
+"""The site's schema across releases: what a release's migrations would do (asked of the
+release itself, in a one-off container), applying them under a lock timeout, whether a
+rollback may pass migrations the older code does not know, and each colour's migration state.
+The rules are pure, in migrations.py."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from switcher import migrations
+from switcher.compose import Releases
+from switcher.config import COLORS
+from switcher.database import Database
+from switcher.errors import Refused, SwitcherError
+
+REPORTER = ["python3", "-m", "switcher_runtime.migrations"]
+ENTRYPOINT = "/opt/switcher-runtime/bin/entrypoint"  # sets what a docker exec would miss
+
+
+class Schema(Database):
+    def migration_plan(self, release: str, releases: Releases) -> dict[str, Any]:
+        """The migrations `release` would apply to this database, each operation described."""
+        return migrations.parse_output(self.task([*REPORTER, "plan"], release, releases))
+
+    def migrate(self, release: str, releases: Releases) -> None:
+        """`manage.py migrate` of `release` with PostgreSQL's lock_timeout: a migration waiting
+        for a table a long transaction holds fails instead of queueing every live request
+        behind its lock."""
+        seconds = int(self.env.settings["MIGRATE_LOCK_TIMEOUT"])
+        try:
+            self.task(
+                ["python3", "manage.py", "migrate", "--noinput"],
+                release,
+                releases,
+                environment={"PGOPTIONS": f"-c lock_timeout={seconds * 1000}"},
+            )
+        except SwitcherError as error:
+            if "lock timeout" in str(error):
+                raise SwitcherError(
+                    f"a migration of {release} waited more than MIGRATE_LOCK_TIMEOUT={seconds} s for a table lock "
+                    "(a long transaction holds it); nothing of that migration was applied: deploy again when the "
+                    "database is quieter"
+                ) from None
+            raise
+
+    def check_migrations(self, release: str, releases: Releases) -> tuple[list[str], list[migrations.Verdict]]:
+        """The migrations `release` would apply and a verdict for each of their operations;
+        refuses a release that cannot serve the database as it is (see refuse_behind)."""
+        plan = self.migration_plan(release, releases)
+        self.refuse_behind(release, [str(name) for name in plan.get("ahead") or []])
+        return migrations.pending(plan), migrations.verdicts(plan)
+
+    def running_migration_state(self, container: str) -> dict[str, Any] | None:
+        """A running colour's migrations against the database, asked of its own container."""
+        code, output = self.docker.exec_output(container, ["timeout", "20", ENTRYPOINT, *REPORTER, "state"])
+        if code != 0:
+            return None
+        try:
+            return migrations.parse_output(output)
+        except SwitcherError:
+            return None
+
+    def refuse_behind(self, release: str, ahead: list[str]) -> None:
+        """Refuse to run `release` live on a database that holds migrations it does not know
+        (a newer release's) that older code cannot run beside; say so when they are compatible."""
+        if not ahead:
+            return
+        records = self.history().records
+        blockers = migrations.rollback_blockers(ahead, migrations.applied_by_deploys(records))
+        if not blockers:
+            self.report(f"  the database is ahead of {release} by {len(ahead)} compatible migration(s): it can serve")
+            return
+        backup = migrations.backup_before(records, ahead)
+        restore = (
+            f"`switcher db restore {backup} --yes` puts back the database from before them"
+            if backup
+            else "no backup from before them is recorded (see `switcher db list`)"
+        )
+        raise Refused(f"{release} cannot serve this database: it lacks {'; '.join(blockers)}; {restore}")
+
+    def colour_migration_states(self) -> dict[str, str]:
+        """Each running colour's migrations against the database, for `status`."""
+        containers = {color: self.color_container(color) for color in COLORS}
+
+        def ask(color: str) -> str:
+            container = containers[color]
+            if container is None or container.state != "running":
+                return "-"
+            state = self.running_migration_state(container.name)
+            return "unknown" if state is None else migrations.describe_state(state)
+
+        with ThreadPoolExecutor(max_workers=len(COLORS)) as pool:
+            return dict(zip(COLORS, pool.map(ask, COLORS), strict=True))
