@@ -5,6 +5,7 @@ deploy takes before it migrates."""
 from __future__ import annotations
 
 import json
+import tarfile
 import threading
 
 import pytest
@@ -140,6 +141,84 @@ def test_deploy_backs_up_before_it_migrates_and_not_when_nothing_is_to_migrate(s
         assert site.psql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'") == "1"
     finally:
         remove_release(client, tag)
+
+
+def write_rows(site, writers: int, rows: int, stop: threading.Event) -> list[threading.Thread]:
+    """`writers` clients each inserting up to `rows` rows, one transaction each, until `stop`."""
+
+    def writer(number: int) -> None:
+        for row in range(rows):
+            if stop.is_set():
+                break
+            site.psql(
+                "INSERT INTO press_pressrelease (slug, title, summary, published) "
+                f"VALUES ('w{number}-{row}', 'Order {number}-{row}', 'personal data', '2026-12-01')"
+            )
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(writers)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def slugs(env) -> set[str]:
+    return set(env.psql("SELECT slug FROM press_pressrelease").split())
+
+
+def test_export_import_and_replace_into_another_environment(site, client, tmp_path):
+    stop = threading.Event()
+    writers = write_rows(site, 8, 60, stop)
+    try:
+        backup_id = ok(site.switcher("db", "backup", "--label", "orders", "--env", site.name)).stdout.strip()
+    finally:
+        stop.set()
+        for thread in writers:
+            thread.join(timeout=120)
+    counted = next(b for b in backups(site) if b["id"] == backup_id)["tables"]["public.press_pressrelease"]
+    archive = tmp_path / "orders.tar"
+    ok(site.switcher("db", "export", backup_id, str(archive), "--env", site.name))
+    assert archive.stat().st_mode & 0o777 == 0o600
+    again = site.switcher("db", "export", backup_id, str(archive), "--env", site.name)
+    assert again.returncode != 0 and "never overwrites" in again.stderr
+
+    settings = {"DB_REPLACE_HOOK": "anonymise --placeholder=hidden", "BACKUP_RETAIN": "5"}
+    with running_stack(tmp_path / "integration", site.release, client, **settings) as other:
+        bogus = tmp_path / "bogus.tar"
+        with tarfile.open(bogus, "w") as tar:
+            tar.add(archive, arcname=f"../{backup_id}.dump")
+        for bad, message in ((bogus, "not a switcher backup archive"), (tmp_path, "is a directory")):
+            refused = other.switcher("db", "import", str(bad), "--env", other.name)
+            assert refused.returncode != 0 and message in refused.stderr and "Traceback" not in refused.stderr
+        assert backups(other) == []
+
+        # A backup from one environment restored into a new one: every row its record counts.
+        assert ok(other.switcher("db", "import", str(archive), "--env", other.name)).stdout.strip() == backup_id
+        ok(other.switcher("db", "restore", backup_id, "--yes", "--env", other.name))
+        restored = slugs(other)
+        assert len(restored) == counted and restored <= slugs(site)
+        assert {s for s in restored if s.startswith("w")}, "rows written during the backup are there"
+        ok(other.switcher("maintenance", "off", "--env", other.name))
+
+        # `db replace --from` the other environment: its data, this one's credentials, the hook run.
+        env_dir = other.directory / "env"
+        (env_dir / f"{site.name}.env").write_text((site.directory / "env" / f"{site.name}.env").read_text())
+        credentials = other.credentials()
+        summaries_before = site.psql("SELECT count(DISTINCT summary) FROM press_pressrelease")
+        result = ok(other.switcher("db", "replace", "--from", site.name, "--fresh", "--yes", "--env", other.name))
+        assert "running DB_REPLACE_HOOK: manage.py anonymise --placeholder=hidden" in result.stderr
+        assert slugs(other) == slugs(site)
+        assert other.psql("SELECT DISTINCT summary FROM press_pressrelease") == "hidden"
+        assert site.psql("SELECT count(DISTINCT summary) FROM press_pressrelease") == summaries_before
+        assert other.credentials() == credentials
+        assert other.status()["maintenance"] is None
+        with other.session() as http:
+            page = http.get(other.live_url + "/", timeout=10)
+            assert page.status_code == 200 and "<br>hidden<" in page.text, "it serves the copied, anonymised rows"
+
+        (env_dir / "production.env").write_text((env_dir / f"{other.name}.env").read_text())
+        refused = other.switcher("db", "replace", "--from", site.name, "--yes", "--env", "production")
+        assert refused.returncode == 8 and "never replaces production" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_down_with_volumes_deletes_the_backups_too(site):

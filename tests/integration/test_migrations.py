@@ -177,7 +177,7 @@ def test_a_rollback_past_the_drop_is_refused_and_points_at_the_backup(site, rele
 def test_a_migration_waiting_on_a_lock_fails_within_the_timeout_and_the_site_answers(site, releases):
     holding = threading.Thread(
         target=site.psql,
-        args=("BEGIN; LOCK TABLE press_pressrelease IN ACCESS SHARE MODE; SELECT pg_sleep(25); COMMIT;"),
+        args=("BEGIN; LOCK TABLE press_pressrelease IN ACCESS SHARE MODE; SELECT pg_sleep(25); COMMIT;",),
     )
     holding.start()
     try:
