@@ -1,5 +1,6 @@
 """Benchmarks: proxy overhead, static files, image sizes, build and start times (issue #2),
-switching under load (#3), the costs of hardening (#7).
+switching under load (#3), the costs of hardening (#7), database backups, restores and the
+migration check (#9).
 
 Prints markdown tables (copy them into docs/BENCHMARKS.md). Every load is bounded (a fixed
 number of seconds) and stays on the stack's own Docker network; stacks use their own compose
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import docker
 
+from bench.database import bench_database
 from bench.hardening import bench_hardening
 from bench.load import LoadResult, ensure_wrk_image, run_wrk
 from bench.tables import table
@@ -212,6 +214,7 @@ def main() -> None:
         "make up from an empty engine": bench_cold_start,
         "Switching releases under load": bench_switch,
         "Hardening (issue #7)": lambda client: bench_hardening(client, RELEASE, ROUNDS, SECONDS),
+        "The database (issue #9)": lambda client: bench_database(client, RELEASE, ROUNDS),
     }
     only = os.environ.get("BENCH_ONLY")
     print(f"release {RELEASE}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")

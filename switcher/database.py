@@ -37,18 +37,19 @@ class Database(Session):
         release = release or self.status().live_release or self.any_release()
         self.report(f"backing up the database ({reason}) as {backup_id}")
         output = self.db_task(["create", backup_id, release, label])
-        made, _ = backups.parse(output)
+        listed, _ = backups.parse(output)  # every record, the new one among them
+        made = [backup for backup in listed if backup.id == backup_id]
         if not made:
             raise SwitcherError(f"the backup {backup_id} left no record: {output.strip()[-200:]}")
         backup = made[0]
         rows, tables = sum(backup.tables.values()), len(backup.tables)
         self.report(f"backup {backup.id}: {backup.size} bytes, {rows} rows in {tables} tables")
         self.record("db-backup", started, "ok", backup=backup.id, size=backup.size, release=release, reason=reason)
-        self.retain()
+        self.retain(listed)
         return backup
 
-    def retain(self) -> None:
-        gone = backups.to_delete(self.backups(), int(self.env.settings["BACKUP_RETAIN"]))
+    def retain(self, listed: list[Backup]) -> None:
+        gone = backups.to_delete(listed, int(self.env.settings["BACKUP_RETAIN"]))
         if gone:
             self.db_task(["delete", *gone])
             self.report(f"removed {len(gone)} old backup(s) beyond BACKUP_RETAIN={self.env.settings['BACKUP_RETAIN']}")

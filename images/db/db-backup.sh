@@ -1,10 +1,11 @@
-#!/bin/sh
+#!/bin/bash
 # The environment's database backups, in the backups volume (/var/lib/switcher/backups), run by
 # switcher in a one-off container of this image (compose service db-task) that shares the db's
 # socket: the superuser by peer authentication, no password anywhere.
 #
 #   db-backup create ID RELEASE LABEL   pg_dump -Fc of the site's database, consistent with the
-#                                       per-table row counts in ID.json (one snapshot for both)
+#                                       per-table row counts in ID.json (one snapshot for both);
+#                                       then every record, as list prints them
 #   db-backup list                      every backup's record, one JSON object per line
 #   db-backup verify ID                 the dump's size and sha256 match its record
 #   db-backup restore ID                into a fresh database, checked against the record's row
@@ -12,7 +13,7 @@
 #   db-backup delete ID...              remove backups
 #
 # Writes go to a temporary name first; a record exists only for a complete, checked dump.
-set -eu
+set -euo pipefail
 : "${POSTGRES_DB:?}"
 dir=/var/lib/switcher/backups
 umask 077
@@ -46,15 +47,19 @@ create() {
   done
   snapshot=$(head -n 1 "$work/out")
   started=$(date -u +%s)
-  pg_dump -U postgres -d "$POSTGRES_DB" --snapshot="$snapshot" -Fc -f "$dir/.$id.dump.tmp"
-  printf '%s\n' "$counts_sql;" "COMMIT;" >&3
+  # The counts run in the snapshot's own session while pg_dump dumps it, and the checksum is
+  # taken as the dump is written: both overlap the dump instead of following it.
+  printf '%s\n' "$counts_sql;" >&3
+  pg_dump -U postgres -d "$POSTGRES_DB" --snapshot="$snapshot" -Fc \
+    | tee "$dir/.$id.dump.tmp" | sha256sum | cut -d' ' -f1 > "$work/sum"
+  printf '%s\n' "COMMIT;" >&3
   exec 3>&-
   wait "$session"
   counts=$(sed -n 2p "$work/out")
+  sum=$(cat "$work/sum")
   migrations=$(psql -X -At -q -U postgres -d "$POSTGRES_DB" -c \
     "SELECT CASE WHEN to_regclass('public.django_migrations') IS NULL THEN 0 ELSE (SELECT count(*) FROM django_migrations) END")
   size=$(stat -c %s "$dir/.$id.dump.tmp")
-  sum=$(sha256sum "$dir/.$id.dump.tmp" | cut -d' ' -f1)
   pg_restore --list "$dir/.$id.dump.tmp" > /dev/null  # a dump pg_restore can read
   mv "$dir/.$id.dump.tmp" "$dir/$id.dump"
   printf '{"id": %s, "created": "%s", "seconds": %s, "release": %s, "label": %s, "database": %s, "size": %s, "sha256": "%s", "migrations": %s, "tables": %s}\n' \
@@ -63,7 +68,11 @@ create() {
     "$size" "$sum" "$migrations" "$counts" > "$dir/.$id.json.tmp"
   mv "$dir/.$id.json.tmp" "$dir/$id.json"
   rm -rf "$work"
-  cat "$dir/$id.json"
+  list  # every record, the new one among them (retention needs them all)
+}
+
+list() {
+  for record in "$dir"/*.json; do [ -e "$record" ] && cat "$record"; done; true
 }
 
 counts() {  # counts DATABASE: the per-table row counts, as in a record
@@ -76,15 +85,24 @@ sql() {  # sql STATEMENT...: as the superuser, in the maintenance database
 
 restore() {
   id=$1 fresh="${POSTGRES_DB}_restore" old="${POSTGRES_DB}_replaced"
-  verify "$id"
+  [ -f "$dir/$id.json" ] && [ -f "$dir/$id.dump" ] || { echo "db-backup: no backup $1" >&2; exit 3; }
+  # The checksum is checked while pg_restore reads the same file; the swap waits for both.
+  verify "$id" > /dev/null 2> /tmp/verify.err &
+  checking=$!
   # A fresh database, owned by the site's role, with the dump's objects owned by it too.
   sql -c "DROP DATABASE IF EXISTS \"$fresh\"" -c "DROP DATABASE IF EXISTS \"$old\""
   sql -c "CREATE DATABASE \"$fresh\" OWNER \"$POSTGRES_USER\" ENCODING 'UTF8' TEMPLATE template0"
   if ! pg_restore -U postgres -d "$fresh" --no-owner --no-privileges --role="$POSTGRES_USER" --exit-on-error \
        "$dir/$id.dump"; then
+    wait "$checking" || true
     sql -c "DROP DATABASE IF EXISTS \"$fresh\""
     echo "db-backup: restoring $id failed; the database is unchanged" >&2
     exit 5
+  fi
+  if ! wait "$checking"; then
+    sql -c "DROP DATABASE IF EXISTS \"$fresh\""
+    cat /tmp/verify.err >&2
+    exit 4
   fi
   want=$(sed -n 's/.*"tables": \({.*}\)}$/\1/p' "$dir/$id.json" | tr -d ' ')
   have=$(counts "$fresh" | tr -d ' ')
@@ -123,7 +141,7 @@ verify() {
 
 case "${1:-}" in
   create) shift; create "$@" ;;
-  list) for record in "$dir"/*.json; do [ -e "$record" ] && cat "$record"; done; true ;;
+  list) list ;;
   verify) verify "$2" ;;
   restore) restore "$2" ;;
   delete) shift; for id in "$@"; do rm -f "$dir/$id.dump" "$dir/$id.json"; done ;;
