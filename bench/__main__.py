@@ -1,6 +1,6 @@
 """Benchmarks: proxy overhead, static files, image sizes, build and start times (issue #2),
 switching under load (#3), the costs of hardening (#7), database backups, restores and the
-migration check (#9).
+migration check (#9), certificates loaded per handshake (#10).
 
 Prints markdown tables (copy them into docs/BENCHMARKS.md). Every load is bounded (a fixed
 number of seconds) and stays on the stack's own Docker network; stacks use their own compose
@@ -22,6 +22,7 @@ from bench.database import bench_database
 from bench.hardening import bench_hardening
 from bench.load import LoadResult, ensure_wrk_image, run_wrk
 from bench.tables import table
+from bench.tls import bench_tls
 from tests.integration.stackenv import ROOT, StackEnv
 
 RELEASE = os.environ.get("RELEASE", "dev")
@@ -215,6 +216,7 @@ def main() -> None:
         "Switching releases under load": bench_switch,
         "Hardening (issue #7)": lambda client: bench_hardening(client, RELEASE, ROUNDS, SECONDS),
         "The database (issue #9)": lambda client: bench_database(client, RELEASE, ROUNDS),
+        "Certificates loaded per handshake (issue #10)": lambda client: bench_tls(client, RELEASE, ROUNDS, SECONDS),
     }
     only = os.environ.get("BENCH_ONLY")
     print(f"release {RELEASE}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")

@@ -7,9 +7,9 @@ if [ "$PUBLIC_HTTPS_PORT" = 443 ]; then HTTPS_PORT_SUFFIX=""; else HTTPS_PORT_SU
 SERVER_NAMES=$(echo "$SITE_HOSTS" | tr ',' ' ')
 WRITE_BURST=$((WRITE_RATE_LIMIT * 2))
 export HTTPS_PORT_SUFFIX SERVER_NAMES WRITE_BURST
-for cert in /etc/nginx/tls/cert.pem /etc/nginx/tls/key.pem; do
-  [ -r "$cert" ] || { echo "lb: $cert is missing (switcher up provides it)" >&2; exit 1; }
-done
+# site.pem from cert.pem and key.pem (refused when they are not a pair: then the last good
+# site.pem, if there is one, keeps serving; a bad pair never takes a working certificate away).
+lb-tls-install || [ -r /etc/nginx/tls/site.pem ]
 export MEDIA_URL
 mkdir -p /etc/nginx/switcher/server
 vars='${BLUE_ADDR} ${GREEN_ADDR} ${HTTPS_PORT_SUFFIX} ${SERVER_NAMES} ${WRITE_RATE_LIMIT} ${WRITE_BURST} ${MEDIA_URL}'

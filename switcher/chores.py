@@ -7,6 +7,7 @@ import ipaddress
 import re
 import time
 
+from switcher.certificates import Certificates
 from switcher.config import COLORS, CRON_STOPPED_FLAG, parse_networks
 from switcher.credentials import ROTATABLE, rotate
 from switcher.errors import ConfigError, NotFound, Refused
@@ -16,7 +17,7 @@ from switcher.schema import Schema
 from switcher.state import StackStatus
 
 
-class Chores(Schema):
+class Chores(Schema, Certificates):
     # -- maintenance --------------------------------------------------------------------------
     def maintenance(self, on: bool, message: str | None, retry_after: int, allow: list[str]) -> None:
         networks = parse_networks(allow, "--allow")  # before anything changes

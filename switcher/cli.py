@@ -136,15 +136,24 @@ def status(env_name: str | None, as_json: bool) -> None:
     result = read_status(env, docker)
     recent = _history(docker, env).last(5)
     holder = read_lock(docker, env.project)
-    schema = _cutover(env_name).colour_migration_states() if result.live else None
+    session = _cutover(env_name)
+    schema = session.colour_migration_states() if result.live else None
+    tls = session.tls_status()
     if as_json:
         data = result.to_json()
         data["history"] = recent
         data["lock"] = None if holder is None else holder.describe()
         data["migrations"] = schema
+        data["tls"] = tls
         click.echo(json.dumps(data, indent=2))
     else:
         _print_status(result, recent, schema)
+        cert, last = tls["certificate"], tls["last_renewal"]
+        if cert is not None:
+            names = ", ".join(cert["names"]) or cert["subject"]
+            click.echo(f"certificate  {names} ({tls['mode']}), expires {cert['not_after']} ({cert['days_left']} days)")
+        if last and last.get("outcome") == "failed":
+            click.echo(f"note: the last certificate renewal failed at {last.get('time')}: {last.get('error')}")
         if holder is not None:
             click.echo(f"locked by {holder.describe()}")
 
@@ -402,6 +411,45 @@ def config_list(env_name: str | None) -> None:
     """List the files in the configuration volume."""
     for name in _cutover(env_name).config_list():
         click.echo(name)
+
+
+@cli.group()
+def tls() -> None:
+    """The lb's certificate (TLS_MODE selfsigned or files): what it is, and renewing it with no
+    connection dropped (nginx loads it per handshake)."""
+
+
+@tls.command(name="status")
+@env_option
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+def tls_status(env_name: str | None, as_json: bool) -> None:
+    """The certificate's names, issuer, expiry and fingerprint, and the last renewal's outcome."""
+    data = _cutover(env_name).tls_status()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    cert, last = data["certificate"], data["last_renewal"]
+    click.echo(f"mode         {data['mode']}")
+    if cert is None:
+        click.echo("certificate  none yet (`make up` makes one)")
+    else:
+        click.echo(f"names        {', '.join(cert['names']) or cert['subject']}")
+        click.echo(f"issuer       {cert['issuer']}")
+        click.echo(f"expires      {cert['not_after']} ({cert['days_left']} days)")
+        click.echo(f"sha256       {cert['sha256']}")
+    if last:
+        error = f": {last['error']}" if last.get("error") else ""
+        click.echo(f"last renewal {last.get('time', '?')} {last.get('outcome', '?')}{error}")
+
+
+@tls.command(name="renew")
+@click.option("--force", is_flag=True, help="Renew even when it is not due (or TLS_CERT did not change).")
+@env_option
+def tls_renew(force: bool, env_name: str | None) -> None:
+    """selfsigned: a new certificate when within 30 days of expiry; files: TLS_CERT and TLS_KEY
+    again (after you replaced them), checked to be a pair. New connections get it at once;
+    open connections are kept."""
+    _say(_cutover(env_name).tls_renew(force))
 
 
 @cli.group()

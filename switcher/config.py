@@ -36,6 +36,10 @@ DEFAULTS: dict[str, str] = {
     "HTTPS_PORT": "443",
     "PREVIEW_PORT": "8443",
     "SUBNET": "172.28.10.0/24",
+    # How the lb gets its certificate: selfsigned (made here, renewed 30 days before it
+    # expires), files (TLS_CERT/TLS_KEY, taken again by `switcher tls renew`); empty: files when
+    # TLS_CERT is set, else selfsigned. (acme: issue #10, not available yet.)
+    "TLS_MODE": "",
     "TLS_CERT": "",
     "TLS_KEY": "",
     "GUNICORN_WORKERS": "2",
@@ -174,6 +178,10 @@ class Environment:
     @property
     def site_hosts(self) -> list[str]:
         return split_list(self.settings["SITE_HOSTS"])
+
+    @property
+    def tls_mode(self) -> str:
+        return self.settings["TLS_MODE"]
 
     @property
     def db_replace_hook(self) -> list[str]:
@@ -357,6 +365,17 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     cert, key = settings["TLS_CERT"], settings["TLS_KEY"]
     if bool(cert) != bool(key):
         raise ConfigError(f"{source}: set both TLS_CERT and TLS_KEY, or neither for a self-signed certificate")
+    mode = settings["TLS_MODE"] or ("files" if cert else "selfsigned")
+    if mode == "acme":
+        raise ConfigError(f"{source}: TLS_MODE=acme is not available yet; use selfsigned or files")
+    if mode not in ("selfsigned", "files"):
+        raise ConfigError(f"{source}: TLS_MODE={settings['TLS_MODE']!r} must be selfsigned or files")
+    if (mode == "files") != bool(cert):
+        raise ConfigError(
+            f"{source}: TLS_MODE={mode} "
+            + ("needs TLS_CERT and TLS_KEY" if cert == "" else "ignores TLS_CERT; unset it")
+        )
+    settings["TLS_MODE"] = mode
     tls_cert = tls_key = None
     if cert:
         # Their existence is checked where they are read (`switcher up`), so that other commands

@@ -144,6 +144,7 @@ class Stack:
             )
         report("starting lb")
         self.start_services(compose, ["lb"])
+        self.install_certificate()  # a running lb serves what ensure_tls stored (TLS_CERT changed, say)
         existing = by_service(containers)
         colors_to_start = []
         for color in COLORS:
@@ -166,6 +167,19 @@ class Stack:
             report(f"starting cron with release {plan.releases.cron}")
             self.start_cron(plan.releases, credentials)
         return plan
+
+    def install_certificate(self) -> bool:
+        """The running lb takes the stored certificate: lb-tls-install makes site.pem from it with
+        one atomic rename; nginx loads that per handshake (no reload, no connection closed).
+        False when no lb runs (it does so when it starts)."""
+        lb = by_service(self.docker.project_containers(self.env.project)).get("lb")
+        if lb is None or lb.state != "running":
+            return False
+        code, output = self.docker.exec_output(lb.name, ["lb-tls-install"])
+        if code != 0:
+            last = (output.strip().splitlines() or ["no output"])[-1]
+            raise SwitcherError(f"the lb did not take the new certificate ({last[:200]}); it serves the one it had")
+        return True
 
     def refuse_recreating(self, compose: Compose, existing: dict[str, ContainerInfo]) -> None:
         """Never recreate a running db, memcached or lb because a setting changed: that would

@@ -110,6 +110,9 @@ class EnvironmentStore:
     def read_certificate(self) -> bytes | None:
         return self._file(f"{TLS_DIR}/cert.pem")
 
+    def read_key(self) -> bytes | None:
+        return self._file(f"{TLS_DIR}/key.pem")
+
     def has_key(self) -> bool:
         return self._file(f"{TLS_DIR}/key.pem") is not None
 

@@ -10,6 +10,8 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from switcher.config import Environment
@@ -95,3 +97,94 @@ def ensure_tls(env: Environment, store: EnvironmentStore, report: Callable[[str]
     cert, key = self_signed(env)
     store.write_certificate(cert, key)
     report("made a self-signed certificate")
+
+
+# -- reading certificates and renewing them --------------------------------------------------
+RENEW_BEFORE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    subject: str
+    issuer: str
+    names: list[str]
+    not_after: datetime
+    sha256: str
+
+    def days_left(self, now: datetime) -> float:
+        return (self.not_after - now).total_seconds() / 86400
+
+    def to_json(self, now: datetime) -> dict:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "names": list(self.names),
+            "not_after": self.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "days_left": round(self.days_left(now), 1),
+            "sha256": self.sha256,
+        }
+
+
+def _openssl(arguments: list[str], data: bytes) -> str:
+    if shutil.which("openssl") is None:
+        raise ConfigError("openssl is needed to read certificates")
+    result = subprocess.run(["openssl", *arguments], input=data, capture_output=True, check=False)
+    if result.returncode != 0:
+        raise ConfigError(f"openssl {arguments[0]}: {result.stderr.decode('utf-8', 'replace').strip()[-200:]}")
+    return result.stdout.decode("utf-8", "replace")
+
+
+def certificate_info(cert: bytes) -> CertificateInfo:
+    """The first certificate of a PEM chain: subject, issuer, names, expiry, fingerprint."""
+    text = _openssl(
+        ["x509", "-noout", "-subject", "-issuer", "-enddate", "-fingerprint", "-sha256", "-ext", "subjectAltName"],
+        cert,
+    )
+    fields: dict[str, str] = {}
+    names: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(("DNS:", "IP Address:")):
+            names += [part.split(":", 1)[1].strip() for part in line.split(",")]
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            fields[key.strip().lower()] = value.strip()
+    not_after = datetime.strptime(fields.get("notafter", ""), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+    return CertificateInfo(
+        subject=fields.get("subject", ""),
+        issuer=fields.get("issuer", ""),
+        names=names,
+        not_after=not_after,
+        sha256=fields.get("sha256 fingerprint", "").replace(":", "").lower(),
+    )
+
+
+def check_pair(cert: bytes, key: bytes) -> None:
+    """The key belongs to the certificate (their public keys are the same)."""
+    if _openssl(["x509", "-noout", "-pubkey"], cert) != _openssl(["pkey", "-pubout"], key):
+        raise ConfigError("TLS_KEY is not the private key of TLS_CERT")
+
+
+def renewal(
+    env: Environment,
+    current: tuple[bytes | None, bytes | None],
+    force: bool,
+    now: datetime,
+    report: Callable[[str], None],
+) -> tuple[bytes, bytes] | None:
+    """The new certificate and key for the environment's TLS_MODE, or None when none is due:
+    selfsigned: a new one within RENEW_BEFORE_DAYS of expiry (or --force); files: TLS_CERT and
+    TLS_KEY again when they changed (or --force), checked to be a pair and not expired."""
+    if env.tls_mode == "files":
+        cert, key = user_files(env, report)
+        if (cert, key) == current and not force:
+            return None
+        check_pair(cert, key)
+        if certificate_info(cert).days_left(now) <= 0:
+            raise ConfigError(f"TLS_CERT {env.tls_cert} has expired; the certificate in use is kept")
+        return cert, key
+    if current[0] is not None and not force:
+        left = certificate_info(current[0]).days_left(now)
+        if left > RENEW_BEFORE_DAYS:
+            return None
+    return self_signed(env)

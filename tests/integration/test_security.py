@@ -279,7 +279,10 @@ def mode(path: Path) -> int:
 
 def test_secrets_live_in_private_files_of_the_environment(site):
     tls, store = mountpoint(site, f"{site.project}_tls"), mountpoint(site, f"{site.project}_switcher")
-    assert (mode(tls), mode(tls / "key.pem"), tls.stat().st_uid) == (0o700, 0o600, 0)
+    assert (mode(tls), mode(tls / "key.pem"), tls.stat().st_uid, tls.stat().st_gid) == (0o750, 0o600, 0, 33)
+    served = tls / (tls / "current").read_text().strip()  # chain and key, loaded per handshake by www-data
+    for pem in (served, tls / "site.pem"):
+        assert (mode(pem), pem.stat().st_uid, pem.stat().st_gid) == (0o640, 0, 33), pem
     assert (mode(store), mode(store / "credentials.env")) == (0o700, 0o600)
     assert sorted(p.name for p in (site.directory / "state").rglob("*") if p.is_file()) == ["current-env"], (
         "nothing of the environment is kept in the checkout"

@@ -79,3 +79,39 @@ def test_maintenance_page_carries_the_escaped_message():
     assert render_page(f"<p>{MESSAGE_MARK}</p>", "x") == '<p><p class="maintenance-message">x</p></p>'
     state = json.loads(state_json("t", "m", 60, ["10.0.0.1/32"], "r1"))
     assert state["on"] is True and state["retry_after"] == 60 and state["token"] == "t"
+
+
+def test_a_certificate_is_read_and_renewed_only_when_due_or_forced():
+    from datetime import UTC, datetime, timedelta
+
+    from switcher.tls import certificate_info, check_pair, renewal, self_signed
+
+    env = validate("x", {"SITE_HOSTS": "example.org"}, "f", ROOT)
+    cert, key = self_signed(env)
+    info = certificate_info(cert)
+    assert info.names == ["example.org", "localhost", "127.0.0.1"] and "example.org" in info.subject
+    assert len(info.sha256) == 64
+    now = datetime.now(UTC)
+    assert 820 < info.days_left(now) <= 825
+    assert renewal(env, (cert, key), False, now, print) is None, "not due"
+    assert renewal(env, (cert, key), True, now, print) is not None, "forced"
+    assert renewal(env, (cert, key), False, info.not_after - timedelta(days=29), print) is not None, "due"
+    check_pair(cert, key)
+    with pytest.raises(ConfigError, match="not the private key"):
+        check_pair(cert, self_signed(env)[1])
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"TLS_MODE": "acme"}, "TLS_MODE=acme is not available yet"),
+        ({"TLS_MODE": "letsencrypt"}, "must be selfsigned or files"),
+        ({"TLS_MODE": "files"}, "needs TLS_CERT and TLS_KEY"),
+        ({"TLS_MODE": "selfsigned", "TLS_CERT": "a.pem", "TLS_KEY": "a.key"}, "ignores TLS_CERT"),
+    ],
+)
+def test_tls_mode_is_checked(values, message):
+    with pytest.raises(ConfigError, match=message):
+        validate("x", values, "f", ROOT)
+    assert validate("x", {}, "f", ROOT).tls_mode == "selfsigned"
+    assert validate("x", {"TLS_CERT": "a.pem", "TLS_KEY": "a.key"}, "f", ROOT).tls_mode == "files"
