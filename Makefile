@@ -9,7 +9,7 @@ SITE_SETTINGS ?= pressroom.settings
 ENV ?= production
 VENV ?= .venv
 BUILD_DIR ?= build
-IMAGES := base site lb db memcached broker
+IMAGES := base site lb db memcached broker acme
 REFRESH ?= 0
 # The site image's Python: empty for what the site's .python-version / runtime.txt asks (3.11
 # without one); 3.11 (Debian 12) or 3.13 (Debian 13).
@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-build: host venv ## Build every image of RELEASE (base, site, lb, db, memcached, broker); REFRESH=1: with new security updates
+build: host venv ## Build every image of RELEASE (base, site, lb, db, memcached, broker, acme); REFRESH=1: with new security updates
 	@HOST_PYTHON=$(PY) PYTHON=$(PYTHON) scripts/build-images.sh
 
 up: host venv ## Start the site in ENV with blue live (builds RELEASE's images if missing)
@@ -54,7 +54,7 @@ status: venv ## Show ENV: live colour, releases, health, URLs
 
 test: build ## Run unit and integration tests (builds the images first)
 	@$(VENV)/bin/pytest -q tests/unit
-	@SWITCHER_TEST_RELEASE=$(RELEASE) $(VENV)/bin/pytest -q tests/integration
+	@SWITCHER_TEST_RELEASE=$(RELEASE) $(VENV)/bin/pytest -q --durations=15 tests/integration
 
 test-unit: venv ## Run the unit tests only (no Docker needed)
 	@$(VENV)/bin/pytest -q tests/unit

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build every image of one release: base, site, lb, db, memcached, broker, tagged PREFIX/NAME:RELEASE.
+# Build every image of one release: base, site, lb, db, memcached, broker, acme, tagged PREFIX/NAME:RELEASE.
 # Called by `make build`; the variables below come from the Makefile.
 set -euo pipefail
 : "${RELEASE:?}" "${IMAGE_PREFIX:?}" "${SITE:?}" "${SITE_SETTINGS:?}" "${HOST_PYTHON:=python3}"
@@ -136,3 +136,4 @@ build lb nginx -f images/lb/Dockerfile
 build db images/db
 build memcached images/memcached
 build broker images/broker
+build acme images/acme

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from switcher.errors import SwitcherError
 from switcher.session import Session
-from switcher.tls import RENEW_BEFORE_DAYS, certificate_info, renewal
+from switcher.tls import RENEW_BEFORE_DAYS, certificate_info, check_pair, renewal
 
 RENEWAL_FILE = "tls-renewal.json"
 
@@ -33,6 +33,24 @@ class Certificates(Session):
             "last_renewal": last,
         }
 
+    def _from_acme(self, current: tuple[bytes | None, bytes | None], force: bool) -> tuple[bytes, bytes] | None:
+        """The ACME CA's certificate for ACME_NAMES (lego in a one-off task, HTTP-01 through the
+        lb's port 80), or None when it is the one in use and not due."""
+        ca_root = self.env.acme_ca_root.read_bytes() if self.env.acme_ca_root else None
+        names = self.env.acme_names
+        self.report(f"asking {self.env.settings['ACME_DIRECTORY']} for {', '.join(names)}")
+        output = self.stack.run_acme_task(self.releases(), "force" if force else "renew", ca_root)
+        base = f"/acme/certificates/{names[0]}"
+        with self.docker.volume_holder({f"{self.env.project}_acme": "/acme"}) as holder:
+            cert = (self.docker.read_files(holder, base + ".crt") or {}).get(f"{names[0]}.crt")
+            key = (self.docker.read_files(holder, base + ".key") or {}).get(f"{names[0]}.key")
+        if cert is None or key is None:
+            raise SwitcherError(f"the ACME client left no certificate: {output.strip()[-200:]}")
+        if (cert, key) == current:
+            return None
+        check_pair(cert, key)
+        return cert, key
+
     def _note(self, outcome: str, **fields: object) -> None:
         note = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "outcome": outcome, **fields}
         self.store.write({RENEWAL_FILE: (json.dumps(note, sort_keys=True).encode(), 0o600)})
@@ -44,10 +62,16 @@ class Certificates(Session):
             current = (self.store.read_certificate(), self.store.read_key())
             mode = self.env.tls_mode
             try:
-                made = renewal(self.env, current, force, datetime.now(UTC), self.report)
+                if mode == "acme":
+                    made = self._from_acme(current, force)
+                else:
+                    made = renewal(self.env, current, force, datetime.now(UTC), self.report)
                 if made is None:
                     self._note("not due", mode=mode)
-                    due = "TLS_CERT is the certificate in use" if mode == "files" else "not due yet"
+                    due = {
+                        "files": "TLS_CERT is the certificate in use",
+                        "acme": "the CA's certificate is in use and not due",
+                    }.get(mode, "not due yet")
                     return f"nothing to renew ({mode}): {due}; --force renews anyway"
                 self.store.write_certificate(*made)
                 served = self.stack.install_certificate()

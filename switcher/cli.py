@@ -171,6 +171,11 @@ def up(env_name: str | None, release: str) -> None:
     check_release(release)
     docker = Docker()
     result = Stack(paths, env, docker, EnvironmentStore(docker, env.project), _say).up(release)
+    if env.tls_mode == "acme":  # the self-signed stand-in serves until the CA's certificate comes
+        try:
+            _say(Cutover(paths, env, docker, _say).tls_renew(force=False))
+        except SwitcherError as error:
+            _say(f"note: no certificate from the ACME CA yet ({error}); `switcher tls renew` tries again")
     _print_status(result)
 
 

@@ -37,9 +37,16 @@ DEFAULTS: dict[str, str] = {
     "PREVIEW_PORT": "8443",
     "SUBNET": "172.28.10.0/24",
     # How the lb gets its certificate: selfsigned (made here, renewed 30 days before it
-    # expires), files (TLS_CERT/TLS_KEY, taken again by `switcher tls renew`); empty: files when
-    # TLS_CERT is set, else selfsigned. (acme: issue #10, not available yet.)
+    # expires), files (TLS_CERT/TLS_KEY, taken again by `switcher tls renew`), acme (issued and
+    # renewed by an ACME CA, HTTP-01 on port 80); empty: files when TLS_CERT is set, else
+    # selfsigned.
     "TLS_MODE": "",
+    "ACME_EMAIL": "",  # the ACME account's contact (TLS_MODE=acme)
+    "ACME_DIRECTORY": "https://acme-v02.api.letsencrypt.org/directory",  # a staging or private CA's URL
+    "ACME_CA_ROOT": "",  # a PEM file: the root that the directory's own HTTPS certificate chains to
+    # Names the certificate is for (comma-separated, each in SITE_HOSTS); empty: every name of
+    # SITE_HOSTS that is not an IP address or localhost.
+    "ACME_NAMES": "",
     "TLS_CERT": "",
     "TLS_KEY": "",
     "GUNICORN_WORKERS": "2",
@@ -89,6 +96,8 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _SQL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MEDIA_URL = re.compile(r"/(?:(?!\.+/)[A-Za-z0-9_.-]+/)+")  # segments, none of dots only
 _SMOKE_PATH = re.compile(r"/(?!/)[\x21-\x7e]{0,500}")  # one leading slash, printable ASCII, no spaces
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_DIRECTORY = re.compile(r"https://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9._~/-]*)?")
 _HOOK_COMMAND = re.compile(r"[a-z_][a-z0-9_]{0,100}")
 _HOOK_WORD = re.compile(r"[A-Za-z0-9_.,=:/@+-]{1,200}")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -154,6 +163,7 @@ class Environment:
     settings: dict[str, str]
     tls_cert: Path | None
     tls_key: Path | None
+    acme_ca_root: Path | None = None
 
     @property
     def project(self) -> str:
@@ -182,6 +192,10 @@ class Environment:
     @property
     def tls_mode(self) -> str:
         return self.settings["TLS_MODE"]
+
+    @property
+    def acme_names(self) -> list[str]:
+        return split_list(self.settings["ACME_NAMES"])
 
     @property
     def db_replace_hook(self) -> list[str]:
@@ -366,22 +380,56 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     if bool(cert) != bool(key):
         raise ConfigError(f"{source}: set both TLS_CERT and TLS_KEY, or neither for a self-signed certificate")
     mode = settings["TLS_MODE"] or ("files" if cert else "selfsigned")
+    if mode not in ("selfsigned", "files", "acme"):
+        raise ConfigError(f"{source}: TLS_MODE={settings['TLS_MODE']!r} must be selfsigned, files or acme")
     if mode == "acme":
-        raise ConfigError(f"{source}: TLS_MODE=acme is not available yet; use selfsigned or files")
-    if mode not in ("selfsigned", "files"):
-        raise ConfigError(f"{source}: TLS_MODE={settings['TLS_MODE']!r} must be selfsigned or files")
+        _check_acme(settings, hosts, source)
     if (mode == "files") != bool(cert):
         raise ConfigError(
             f"{source}: TLS_MODE={mode} "
             + ("needs TLS_CERT and TLS_KEY" if cert == "" else "ignores TLS_CERT; unset it")
         )
     settings["TLS_MODE"] = mode
+    acme_root = (root / settings["ACME_CA_ROOT"]).resolve() if settings["ACME_CA_ROOT"] else None
     tls_cert = tls_key = None
     if cert:
         # Their existence is checked where they are read (`switcher up`), so that other commands
         # work from any checkout, with or without the certificate files.
         tls_cert, tls_key = (root / cert).resolve(), (root / key).resolve()
-    return Environment(name=name, settings=settings, tls_cert=tls_cert, tls_key=tls_key)
+    return Environment(name=name, settings=settings, tls_cert=tls_cert, tls_key=tls_key, acme_ca_root=acme_root)
+
+
+def _check_acme(settings: dict[str, str], hosts: list[str], source: str) -> None:
+    """TLS_MODE=acme: a contact, an https directory, names that are the site's (ACME_NAMES is
+    filled in from SITE_HOSTS when empty)."""
+    if settings["TLS_CERT"]:
+        raise ConfigError(f"{source}: TLS_MODE=acme ignores TLS_CERT; unset it")
+    if not _EMAIL.fullmatch(settings["ACME_EMAIL"]):
+        raise ConfigError(f"{source}: ACME_EMAIL={settings['ACME_EMAIL'][:80]!r} is not an email address")
+    if not _DIRECTORY.fullmatch(settings["ACME_DIRECTORY"]):
+        raise ConfigError(f"{source}: ACME_DIRECTORY={settings['ACME_DIRECTORY'][:100]!r} must be an https:// URL")
+    names = split_list(settings["ACME_NAMES"]) or [
+        host for host in hosts if host != "localhost" and not _is_address(host) and not host.startswith("*.")
+    ]
+    outside = [name for name in names if name not in hosts]
+    if outside:
+        raise ConfigError(f"{source}: ACME_NAMES entry {outside[0]!r} is not in SITE_HOSTS")
+    if not names:
+        raise ConfigError(f"{source}: TLS_MODE=acme needs a DNS name in SITE_HOSTS (or ACME_NAMES)")
+    bad = [name for name in names if name == "localhost" or _is_address(name) or name.startswith("*.")]
+    if bad:
+        raise ConfigError(
+            f"{source}: ACME_NAMES entry {bad[0]!r}: HTTP-01 certifies DNS names only (no address, no wildcard)"
+        )
+    settings["ACME_NAMES"] = ",".join(names)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def load_environment(name: str, paths: Paths) -> Environment:

@@ -256,7 +256,7 @@ class Cutover(Chores):
             self._expect("preview", release, timeout=options.verify_timeout)
 
         def check_schema() -> None:
-            state = self.running_migration_state(target_container.name)
+            state = self.release_state(release, target_container.name)
             if state is None:
                 raise Unhealthy(f"app-{target} could not say which migrations it knows")
             self.refuse_behind(release, [str(name) for name in state.get("ahead") or []])

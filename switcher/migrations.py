@@ -221,3 +221,15 @@ def describe_state(state: dict[str, Any] | None) -> str:
     if ahead:
         parts.append(f"database ahead by {len(ahead)}")
     return ", ".join(parts) or "up to date"
+
+
+def state_against(known: dict[str, Any], applied: set[str]) -> dict[str, list[str]]:
+    """A release's migrations (`known` mode of the reporter) against the database's applied
+    ones, as Django's loader sees them: a squashed migration counts as applied when everything
+    it replaces is; what it replaces is never "ahead"."""
+    names = set(known.get("known") or [])
+    replaces = {str(k): set(v) for k, v in (known.get("replaces") or {}).items()}
+    replaced = set().union(*replaces.values()) if replaces else set()
+    unapplied = [name for name in names if name not in applied and not (name in replaces and replaces[name] <= applied)]
+    ahead = [name for name in applied if name not in names and name not in replaced]
+    return {"unapplied": sorted(unapplied), "ahead": sorted(ahead)}

@@ -41,13 +41,14 @@ class Answer:
 class SiteProbe:
     def __init__(self, env: Environment, certificate: bytes | None, timeout: float = 5) -> None:
         """`certificate`: the environment's self-signed one, trusted as it is; with the user's
-        own certificate (TLS_CERT) the system's CAs decide."""
+        own certificate (TLS_CERT) or a CA's (acme) the system's CAs decide."""
         self.env, self.timeout = env, timeout
         self.host = next((h for h in env.site_hosts if not h.startswith("*.")), "localhost")
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.verify = True
-        self.session.mount("https://", _HostAdapter(self.host, None if env.tls_cert else certificate))
+        trusted = certificate if env.tls_mode == "selfsigned" else None  # else: the system's CAs
+        self.session.mount("https://", _HostAdapter(self.host, trusted))
         self.session.headers["Host"] = self.host
         self.session.headers["User-Agent"] = "switcher-probe"
 

@@ -5,7 +5,7 @@ The rules are pure, in migrations.py."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import json
 from typing import Any
 
 from switcher import migrations
@@ -51,15 +51,10 @@ class Schema(Database):
         self.refuse_behind(release, [str(name) for name in plan.get("ahead") or []])
         return migrations.pending(plan), migrations.verdicts(plan)
 
-    def running_migration_state(self, container: str) -> dict[str, Any] | None:
-        """A running colour's migrations against the database, asked of its own container."""
-        code, output = self.docker.exec_output(container, ["timeout", "20", ENTRYPOINT, *REPORTER, "state"])
-        if code != 0:
-            return None
-        try:
-            return migrations.parse_output(output)
-        except SwitcherError:
-            return None
+    def release_state(self, release: str, container: str) -> dict[str, list[str]] | None:
+        """`release`'s migrations (running in `container`) against the database, or None."""
+        known, applied = self.known_migrations(release, container), self.applied_migrations()
+        return None if known is None or applied is None else migrations.state_against(known, applied)
 
     def refuse_behind(self, release: str, ahead: list[str]) -> None:
         """Refuse to run `release` live on a database that holds migrations it does not know
@@ -80,15 +75,47 @@ class Schema(Database):
         raise Refused(f"{release} cannot serve this database: it lacks {'; '.join(blockers)}; {restore}")
 
     def colour_migration_states(self) -> dict[str, str]:
-        """Each running colour's migrations against the database, for `status`."""
+        """Each running colour's migrations against the database, for `status`: the applied ones
+        from the db (one psql), each release's own list from the store (asked of its container
+        once per release, then kept: a release's migrations never change)."""
         containers = {color: self.color_container(color) for color in COLORS}
+        applied = self.applied_migrations()
+        states = {}
+        for color, container in containers.items():
+            if container is None or container.state != "running" or not container.release:
+                states[color] = "-"
+                continue
+            known = self.known_migrations(container.release, container.name)
+            if known is None or applied is None:
+                states[color] = "unknown"
+                continue
+            states[color] = migrations.describe_state(migrations.state_against(known, applied))
+        return states
 
-        def ask(color: str) -> str:
-            container = containers[color]
-            if container is None or container.state != "running":
-                return "-"
-            state = self.running_migration_state(container.name)
-            return "unknown" if state is None else migrations.describe_state(state)
+    def applied_migrations(self) -> set[str] | None:
+        db = self.containers().get("db")
+        if db is None or db.state != "running":
+            return None
+        query = "SELECT app || '.' || name FROM django_migrations"
+        code, output = self.docker.exec_output(
+            db.name, ["sh", "-c", f'psql -X -At -U postgres -d "$POSTGRES_DB" -c "{query}"'], user="postgres"
+        )
+        return set(output.split()) if code == 0 else None
 
-        with ThreadPoolExecutor(max_workers=len(COLORS)) as pool:
-            return dict(zip(COLORS, pool.map(ask, COLORS), strict=True))
+    def known_migrations(self, release: str, container: str) -> dict[str, Any] | None:
+        path = f"migrations/known-{release}.json"
+        cached = self.store.read(path)
+        if cached:
+            try:
+                return json.loads(cached)
+            except ValueError:
+                pass
+        code, output = self.docker.exec_output(container, ["timeout", "20", ENTRYPOINT, *REPORTER, "known"])
+        if code != 0:
+            return None
+        try:
+            known = migrations.parse_output(output)
+        except SwitcherError:
+            return None
+        self.store.write({path: (json.dumps(known, sort_keys=True).encode(), 0o600)})
+        return known

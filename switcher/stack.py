@@ -259,10 +259,28 @@ class Stack:
 
     def run_db_task(self, releases: Releases, arguments: list[str]) -> str:
         """`db-backup ARGUMENTS` in a one-off container of the db image beside the running db."""
+        return self._one_off(releases, "db-task", arguments, f"db-backup {arguments[0]}", timeout=7200)
+
+    def run_acme_task(self, releases: Releases, action: str, ca_root: bytes | None) -> str:
+        """`acme-issue ACTION` (lego) in a one-off container of the acme image; the CA root to
+        trust for the directory, if any, on its stdin (stored in the acme volume)."""
+        arguments = ["-e", f"ACME_CA_ROOT_FROM_STDIN={'1' if ca_root else '0'}", "acme-task", action]
+        return self._one_off(releases, None, arguments, "the ACME client", timeout=600, stdin=ca_root or b"")
+
+    def _one_off(
+        self,
+        releases: Releases,
+        service: str | None,
+        arguments: list[str],
+        what: str,
+        timeout: float,
+        stdin: bytes | None = None,
+    ) -> str:
         compose = self.compose(releases, self.credentials())
-        result = compose.run(["run", "--rm", "--no-deps", "-T", "db-task", *arguments], check=False, timeout=7200)
+        args = ["run", "--rm", "--no-deps", "-T", *([service] if service else []), *arguments]
+        result = compose.run(args, check=False, timeout=timeout, stdin=stdin)
         if result.returncode != 0:
-            raise SwitcherError(f"db-backup {arguments[0]} failed: {_last_lines(result.output, 2)}")
+            raise SwitcherError(f"{what} failed: {_last_lines(result.output, 2)}")
         return result.output
 
     def attach_task(self, releases: Releases, release: str, command: list[str], terminal: bool) -> int:

@@ -7,7 +7,7 @@ import pytest
 
 from .stackenv import StackEnv, running_stack
 
-IMAGES = ("base", "site", "lb", "db", "memcached", "broker")
+IMAGES = ("base", "site", "lb", "db", "memcached", "broker", "acme")
 
 
 @pytest.fixture(scope="session")

@@ -101,7 +101,7 @@ def release_with_files(client: docker.DockerClient, release: str, tag: str, file
 
 
 def remove_release(client: docker.DockerClient, tag: str) -> None:
-    for name in ("base", "site", "lb", "db", "memcached", "broker"):
+    for name in ("base", "site", "lb", "db", "memcached", "broker", "acme"):
         with contextlib.suppress(docker.errors.ImageNotFound):
             # force: untag it even while a test stack's container still uses it (torn down later)
             client.images.remove(f"switcher/{name}:{tag}", force=True)

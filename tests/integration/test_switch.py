@@ -88,7 +88,7 @@ def test_deploy_beside_live_traffic(site, next_release):
     assert load.failures() == [], summary(load)
     assert len(load.answers) > 50
     assert load.releases_started_after(0) == {site.release}, "the new release leaked onto the live listener"
-    assert "step 9/9 publish" in result.stderr
+    assert "step 10/10 publish" in result.stderr
     data = site.status()
     assert data["live"] == "blue"
     assert data["colors"]["green"] == {"release": next_release, "state": "running", "health": "healthy"}

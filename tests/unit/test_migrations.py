@@ -142,3 +142,16 @@ def test_status_describes_a_colour_against_the_database():
         == "1 not applied, database ahead by 2"
     )
     assert migrations.describe_state(None) == "-"
+
+
+def test_a_release_against_the_database_counts_squashed_migrations_as_django_does():
+    known = {"known": ["a.0001", "a.0002_squashed", "b.0001"], "replaces": {"a.0002_squashed": ["a.0002", "a.0003"]}}
+    assert migrations.state_against(known, {"a.0001", "a.0002", "a.0003", "b.0001"}) == {"unapplied": [], "ahead": []}
+    assert migrations.state_against(known, {"a.0001", "a.0002"}) == {
+        "unapplied": ["a.0002_squashed", "b.0001"],
+        "ahead": [],
+    }
+    assert migrations.state_against(known, {"a.0001", "a.0002_squashed", "b.0001", "c.0001"}) == {
+        "unapplied": [],
+        "ahead": ["c.0001"],
+    }

@@ -101,11 +101,20 @@ def test_a_certificate_is_read_and_renewed_only_when_due_or_forced():
         check_pair(cert, self_signed(env)[1])
 
 
+ACME = {"TLS_MODE": "acme", "ACME_EMAIL": "ops@example.org", "SITE_HOSTS": "example.org,www.example.org,localhost"}
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"TLS_MODE": "acme"}, "TLS_MODE=acme is not available yet"),
-        ({"TLS_MODE": "letsencrypt"}, "must be selfsigned or files"),
+        ({"TLS_MODE": "acme"}, "ACME_EMAIL='' is not an email address"),
+        ({"TLS_MODE": "acme", "ACME_EMAIL": "ops@example"}, "is not an email address"),
+        ({"TLS_MODE": "acme", "ACME_EMAIL": "ops@example.org", "ACME_DIRECTORY": "http://ca/dir"}, "https:// URL"),
+        ({**ACME, "ACME_NAMES": "evil.example"}, "ACME_NAMES entry 'evil.example' is not in SITE_HOSTS"),
+        ({**ACME, "SITE_HOSTS": "localhost,10.0.0.1"}, "needs a DNS name in SITE_HOSTS"),
+        ({**ACME, "ACME_NAMES": "localhost"}, "DNS names only"),
+        ({**ACME, "SITE_HOSTS": "*.example.org,x.example.org", "ACME_NAMES": "*.example.org"}, "no wildcard"),
+        ({"TLS_MODE": "letsencrypt"}, "must be selfsigned, files or acme"),
         ({"TLS_MODE": "files"}, "needs TLS_CERT and TLS_KEY"),
         ({"TLS_MODE": "selfsigned", "TLS_CERT": "a.pem", "TLS_KEY": "a.key"}, "ignores TLS_CERT"),
     ],
@@ -114,4 +123,5 @@ def test_tls_mode_is_checked(values, message):
     with pytest.raises(ConfigError, match=message):
         validate("x", values, "f", ROOT)
     assert validate("x", {}, "f", ROOT).tls_mode == "selfsigned"
+    assert validate("x", ACME, "f", ROOT).acme_names == ["example.org", "www.example.org"]
     assert validate("x", {"TLS_CERT": "a.pem", "TLS_KEY": "a.key"}, "f", ROOT).tls_mode == "files"

@@ -5,6 +5,8 @@
     python3 -m switcher_runtime.migrations state   which migrations this release knows that the
                                                    database lacks, and which the database has
                                                    that this release does not know
+    python3 -m switcher_runtime.migrations known   the migrations this release has on disk and
+                                                   what its squashed ones replace (no database)
 
 Django's own migration loader and executor read the graph and the django_migrations table;
 for each operation the facts that decide whether the release that is live survives it (the
@@ -143,14 +145,24 @@ def _ahead(loader: Any) -> list[str]:
     return sorted(f"{app}.{name}" for app, name in set(loader.applied_migrations) - known - replaced)
 
 
+def known() -> dict[str, Any]:
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    nodes = loader.graph.nodes
+    replaces = {f"{a}.{n}": [f"{x}.{y}" for x, y in nodes[(a, n)].replaces] for a, n in nodes if nodes[(a, n)].replaces}
+    return {"known": sorted(f"{app}.{name}" for app, name in nodes), "replaces": replaces}
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in ("plan", "state"):
-        print("usage: python3 -m switcher_runtime.migrations plan|state", file=sys.stderr)
+    modes = {"plan": plan, "state": state, "known": known}
+    if len(argv) != 1 or argv[0] not in modes:
+        print("usage: python3 -m switcher_runtime.migrations plan|state|known", file=sys.stderr)
         return 2
     import django
 
     django.setup()
-    result = plan() if argv[0] == "plan" else state()
+    result = modes[argv[0]]()
     print("SWITCHER-MIGRATIONS " + json.dumps(result, sort_keys=True, default=str))
     return 0
 
