@@ -409,14 +409,14 @@ def _check_acme(settings: dict[str, str], hosts: list[str], source: str) -> None
     if not _DIRECTORY.fullmatch(settings["ACME_DIRECTORY"]):
         raise ConfigError(f"{source}: ACME_DIRECTORY={settings['ACME_DIRECTORY'][:100]!r} must be an https:// URL")
     names = split_list(settings["ACME_NAMES"]) or [
-        host for host in hosts if host != "localhost" and not _is_address(host) and not host.startswith("*.")
+        host for host in hosts if host != "localhost" and not is_address(host) and not host.startswith("*.")
     ]
     outside = [name for name in names if name not in hosts]
     if outside:
         raise ConfigError(f"{source}: ACME_NAMES entry {outside[0]!r} is not in SITE_HOSTS")
     if not names:
         raise ConfigError(f"{source}: TLS_MODE=acme needs a DNS name in SITE_HOSTS (or ACME_NAMES)")
-    bad = [name for name in names if name == "localhost" or _is_address(name) or name.startswith("*.")]
+    bad = [name for name in names if name == "localhost" or is_address(name) or name.startswith("*.")]
     if bad:
         raise ConfigError(
             f"{source}: ACME_NAMES entry {bad[0]!r}: HTTP-01 certifies DNS names only (no address, no wildcard)"
@@ -424,7 +424,7 @@ def _check_acme(settings: dict[str, str], hosts: list[str], source: str) -> None
     settings["ACME_NAMES"] = ",".join(names)
 
 
-def _is_address(host: str) -> bool:
+def is_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
         return True

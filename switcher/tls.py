@@ -4,7 +4,6 @@ owner root: nginx's master reads it before it starts its workers). See store.py.
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import stat
 import subprocess
@@ -14,22 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from switcher.config import Environment
+from switcher.config import Environment, is_address
 from switcher.errors import ConfigError
 from switcher.store import EnvironmentStore
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
-
-
 def subject_alt_names(hosts: list[str]) -> str:
     names = dict.fromkeys([*hosts, "localhost", "127.0.0.1"])
-    return ",".join(f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in names)
+    return ",".join(f"IP:{h}" if is_address(h) else f"DNS:{h}" for h in names)
 
 
 def self_signed(env: Environment) -> tuple[bytes, bytes]:
