@@ -52,6 +52,17 @@ class Migration(migrations.Migration):
     dependencies = [("press", "0004_remove_pressrelease_summary")]
     operations = [migrations.AddField("pressrelease", "extra", models.TextField(null=True))]
 """
+TOUCH = """from django.db import migrations
+
+
+def touch(apps, schema_editor):
+    apps.get_model("press", "PressRelease").objects.filter(slug="no-such-row").update(note="touched")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("press", "0004_remove_pressrelease_summary")]
+    operations = [migrations.RunPython(touch, migrations.RunPython.noop)]
+"""
 HAS_SUMMARY = "    summary = models.TextField()\n"
 
 
@@ -66,10 +77,12 @@ def releases(release, client):
         "press/migrations/0004_remove_pressrelease_summary.py": DROP_SUMMARY,
     }
     extra = {**drop, "press/migrations/0005_pressrelease_extra.py": ADD_EXTRA}
+    touch = {**drop, "press/migrations/0005_touch.py": TOUCH}
     tags = {
         "add": release_with_files(client, release, f"{release}-addnote", add),
         "drop": release_with_files(client, release, f"{release}-dropsummary", drop),
         "extra": release_with_files(client, release, f"{release}-extra", extra),
+        "touch": release_with_files(client, release, f"{release}-touch", touch),
     }
     yield tags
     for tag in tags.values():
@@ -190,3 +203,16 @@ def test_a_migration_waiting_on_a_lock_fails_within_the_timeout_and_the_site_ans
     assert "extra" not in columns(site)
     assert load.failures() == [], summary(load)
     assert live_release(site) == releases["drop"]
+
+
+def test_custom_python_is_refused_unless_accepted_and_the_acceptance_is_recorded(site, releases):
+    both = site.switcher("deploy", releases["touch"], "--maintenance", "--accept-incompatible", "--env", site.name)
+    assert both.returncode == 3 and "not both" in both.stderr
+    refused = site.switcher("deploy", releases["touch"], "--env", site.name)
+    assert refused.returncode == 8 and "runs custom Python that switcher cannot judge" in refused.stderr
+    ok(site.switcher("deploy", releases["touch"], "--accept-incompatible", "--env", site.name))
+    record = next(r for r in reversed(history(site)) if r["action"] == "deploy")
+    assert record["outcome"] == "ok" and record["release"] == releases["touch"]
+    assert record["accepted_incompatible"] == [
+        "press 0005_touch: Raw Python operation: runs custom Python that switcher cannot judge"
+    ]
