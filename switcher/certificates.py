@@ -1,8 +1,9 @@
 """The lb's certificate over time: `switcher tls status` and `switcher tls renew`, in every
 TLS_MODE. A new certificate is stored (cert.pem, key.pem in the tls volume), then the running lb
-makes site.pem from it with one atomic rename (lb-tls-install); nginx loads site.pem per
-handshake, so new connections get the new certificate and no open connection is closed. A
-failed renewal keeps the certificate in use, and its outcome is shown by `tls status`."""
+installs it (lb-tls-install: an immutable site-HASH.pem and a pointer renamed to it, docs/tls.md);
+nginx loads it per handshake, so new connections get the new certificate and no open connection
+is closed. A failed renewal keeps the certificate in use, and its outcome is shown by
+`tls status`."""
 
 from __future__ import annotations
 
@@ -40,10 +41,9 @@ class Certificates(Session):
         names = self.env.acme_names
         self.report(f"asking {self.env.settings['ACME_DIRECTORY']} for {', '.join(names)}")
         output = self.stack.run_acme_task(self.releases(), "force" if force else "renew", ca_root)
-        base = f"/acme/certificates/{names[0]}"
         with self.docker.volume_holder({f"{self.env.project}_acme": "/acme"}) as holder:
-            cert = (self.docker.read_files(holder, base + ".crt") or {}).get(f"{names[0]}.crt")
-            key = (self.docker.read_files(holder, base + ".key") or {}).get(f"{names[0]}.key")
+            issued = self.docker.read_files(holder, "/acme/certificates") or {}
+        cert, key = (issued.get(f"certificates/{names[0]}.{kind}") for kind in ("crt", "key"))
         if cert is None or key is None:
             raise SwitcherError(f"the ACME client left no certificate: {output.strip()[-200:]}")
         if (cert, key) == current:

@@ -558,8 +558,7 @@ def db_replace(source_name: str, backup_id: str | None, fresh: bool, yes: bool, 
         backups.check_id(backup_id)
     if fresh and backup_id is not None:
         raise Refused("choose --backup or --fresh, not both")
-    if target.env.name == "production":
-        raise Refused("db replace never replaces production's database (restore one of its own backups)")
+    target.refuse_replacing(source)  # before asking
     if not yes:
         click.confirm(f"Replace the database of {target.env.name} with {source_name}'s?", abort=True)
     for line in target.replace_from(source, backup_id, fresh):

@@ -148,7 +148,7 @@ class Database(Session):
             if backup_id in {backup.id for backup in self.backups()}:
                 raise Refused(f"{self.env.name} already has backup {backup_id}")
             db = self.containers()["db"].name
-            owner = [self.docker.exec_output(db, ["id", flag, "postgres"])[1].strip() for flag in ("-u", "-g")]
+            owner = self.docker.exec_output(db, ["sh", "-c", "id -u postgres; id -g postgres"])[1].split()
             with tempfile.TemporaryDirectory() as work:  # 0700: the dump holds the site's data
                 staged = Path(work) / "in.tar"
                 _restage(source, staged, int(owner[0]), int(owner[1]))
@@ -170,10 +170,7 @@ class Database(Session):
         """The old guide's integration_db_replace: `source`'s latest (or a fresh, or the named)
         backup restored here with this environment's credentials, migrated by the live release,
         the DB_REPLACE_HOOK run, then maintenance off and cron on again. Never on production."""
-        if self.env.name == "production":
-            raise Refused("db replace never replaces production's database (restore one of its own backups)")
-        if source.env.name == self.env.name:
-            raise Refused(f"{self.env.name} cannot replace its database with its own")
+        self.refuse_replacing(source)
         if backup_id is not None:
             backups.check_id(backup_id)
         self.status()
@@ -208,6 +205,12 @@ class Database(Session):
             f"{self.env.name} now holds {source.env.name}'s data of {chosen.created} (backup {chosen.id}); "
             f"its own database before is backup {safety.id}"
         ]
+
+    def refuse_replacing(self, source: Database) -> None:
+        if self.env.name == "production":
+            raise Refused("db replace never replaces production's database (restore one of its own backups)")
+        if source.env.name == self.env.name:
+            raise Refused(f"{self.env.name} cannot replace its database with its own")
 
     def end_maintenance(self, turned_on: bool, live_release: str) -> None:
         from switcher.maintenance import MaintenanceSwitch

@@ -13,6 +13,7 @@ from switcher.compose import Releases
 from switcher.config import COLORS
 from switcher.database import Database
 from switcher.errors import Refused, SwitcherError
+from switcher.runtime import ContainerInfo
 
 REPORTER = ["python3", "-m", "switcher_runtime.migrations"]
 ENTRYPOINT = "/opt/switcher-runtime/bin/entrypoint"  # sets what a docker exec would miss
@@ -78,10 +79,11 @@ class Schema(Database):
         """Each running colour's migrations against the database, for `status`: the applied ones
         from the db (one psql), each release's own list from the store (asked of its container
         once per release, then kept: a release's migrations never change)."""
-        containers = {color: self.color_container(color) for color in COLORS}
-        applied = self.applied_migrations()
+        found = self.containers()
+        applied = self.applied_migrations(found)
         states = {}
-        for color, container in containers.items():
+        for color in COLORS:
+            container = found.get(f"app-{color}")
             if container is None or container.state != "running" or not container.release:
                 states[color] = "-"
                 continue
@@ -92,8 +94,8 @@ class Schema(Database):
             states[color] = migrations.describe_state(migrations.state_against(known, applied))
         return states
 
-    def applied_migrations(self) -> set[str] | None:
-        db = self.containers().get("db")
+    def applied_migrations(self, found: dict[str, ContainerInfo] | None = None) -> set[str] | None:
+        db = (found if found is not None else self.containers()).get("db")
         if db is None or db.state != "running":
             return None
         query = "SELECT app || '.' || name FROM django_migrations"
