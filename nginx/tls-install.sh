@@ -6,10 +6,13 @@
 # always come from the same file). The previous file is kept for a handshake that read the old
 # pointer a moment ago; older ones are removed. site.pem is the same content under a fixed
 # name, the fallback when `current` cannot be read. Readable by root and nginx's workers
-# (group www-data) only; key.pem stays root's alone. Run by the entrypoint at start and by
-# switcher (docker exec, as root) after it stored a new certificate.
+# (group www-data) only; key.pem stays root's alone. Run by the entrypoint at start, by
+# switcher (docker exec, as root) after it stored a new certificate, and by the acme image
+# (TLS_MODE=acme) after lego issued one: one install at a time (flock on .install.lock).
 set -eu
 cd /etc/nginx/tls
+exec 9>>.install.lock
+flock 9
 [ -r cert.pem ] && [ -r key.pem ] || { echo "lb: cert.pem or key.pem is missing (switcher up provides them)" >&2; exit 1; }
 cert_key=$(openssl x509 -noout -pubkey -in cert.pem 2>/dev/null) || { echo "lb: cert.pem is not a certificate" >&2; exit 1; }
 key_key=$(openssl pkey -pubout -in key.pem 2>/dev/null) || { echo "lb: key.pem is not a private key" >&2; exit 1; }

@@ -136,4 +136,9 @@ build lb nginx -f images/lb/Dockerfile
 build db images/db
 build memcached images/memcached
 build broker images/broker
-build acme images/acme
+# The acme image installs certificates with the lb's own tls-install.
+acme_ctx="$build_dir/acme-context"
+rm -rf "$acme_ctx"
+mkdir -p "$acme_ctx"
+cp -a images/acme/. nginx/tls-install.sh "$acme_ctx/"
+build acme "$acme_ctx"

@@ -3,7 +3,8 @@ TLS_MODE. A new certificate is stored (cert.pem, key.pem in the tls volume), the
 installs it (lb-tls-install: an immutable site-HASH.pem and a pointer renamed to it, docs/tls.md);
 nginx loads it per handshake, so new connections get the new certificate and no open connection
 is closed. A failed renewal keeps the certificate in use, and its outcome is shown by
-`tls status`."""
+`tls status`. In TLS_MODE=acme the acme service (images/acme/acme-renewd.sh) does the same on its
+own every day, with retries and backoff, and writes its outcome to the same renewal.json."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ from datetime import UTC, datetime
 
 from switcher.errors import SwitcherError
 from switcher.session import Session
-from switcher.tls import RENEW_BEFORE_DAYS, certificate_info, check_pair, renewal
+from switcher.tls import RENEW_BEFORE_DAYS, certificate_info, renewal
 
-RENEWAL_FILE = "tls-renewal.json"
+RENEWAL_FILE = "renewal.json"  # in the tls volume, beside the certificate
+OLD_RENEWAL_FILE = "tls-renewal.json"  # where an earlier switcher kept it, in its own store
 
 
 class Certificates(Session):
     def tls_status(self) -> dict:
         now = datetime.now(UTC)
-        cert = self.store.read_certificate()
-        raw = self.store.read(RENEWAL_FILE)
+        files = self.store.read_tls_files()
+        cert = files.get("cert.pem")
+        raw = files.get(RENEWAL_FILE) or self.store.read(OLD_RENEWAL_FILE)
         try:
             last = json.loads(raw) if raw else None
         except ValueError:
@@ -34,52 +37,52 @@ class Certificates(Session):
             "last_renewal": last,
         }
 
-    def _from_acme(self, current: tuple[bytes | None, bytes | None], force: bool) -> tuple[bytes, bytes] | None:
-        """The ACME CA's certificate for ACME_NAMES (lego in a one-off task, HTTP-01 through the
-        lb's port 80), or None when it is the one in use and not due."""
-        ca_root = self.env.acme_ca_root.read_bytes() if self.env.acme_ca_root else None
-        names = self.env.acme_names
-        self.report(f"asking {self.env.settings['ACME_DIRECTORY']} for {', '.join(names)}")
-        output = self.stack.run_acme_task(self.releases(), "force" if force else "renew", ca_root)
-        with self.docker.volume_holder({f"{self.env.project}_acme": "/acme"}) as holder:
-            issued = self.docker.read_files(holder, "/acme/certificates") or {}
-        cert, key = (issued.get(f"certificates/{names[0]}.{kind}") for kind in ("crt", "key"))
-        if cert is None or key is None:
-            raise SwitcherError(f"the ACME client left no certificate: {output.strip()[-200:]}")
-        if (cert, key) == current:
+    def _from_acme(self, force: bool) -> bytes | None:
+        """Ask the ACME CA (lego in a one-off task of the acme image, HTTP-01 through the lb's
+        port 80). The task installs a certificate the lb does not serve yet itself (into the tls
+        volume, as the acme service does); the new certificate, or None when it was not due."""
+        self.report(f"asking {self.env.settings['ACME_DIRECTORY']} for {', '.join(self.env.acme_names)}")
+        output = self.stack.run_acme_task(self.releases(), "force" if force else "renew")
+        if "acme: installed" not in output:
             return None
-        check_pair(cert, key)
-        return cert, key
+        cert = self.store.read_certificate()
+        if cert is None:
+            raise SwitcherError(f"the ACME client left no certificate: {output.strip()[-200:]}")
+        return cert
 
     def _note(self, outcome: str, **fields: object) -> None:
-        note = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "outcome": outcome, **fields}
-        self.store.write({RENEWAL_FILE: (json.dumps(note, sort_keys=True).encode(), 0o600)})
+        note = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "outcome": outcome, "by": "switcher"}
+        note.update(fields)
+        self.store.write_tls_file(RENEWAL_FILE, json.dumps(note, sort_keys=True).encode())
 
     def tls_renew(self, force: bool) -> str:
         self.store.ensure()
         started = time.monotonic()
         with self.locked("tls renew"):
-            current = (self.store.read_certificate(), self.store.read_key())
             mode = self.env.tls_mode
             try:
                 if mode == "acme":
-                    made = self._from_acme(current, force)
+                    cert = self._from_acme(force)
                 else:
+                    current = (self.store.read_certificate(), self.store.read_key())
                     made = renewal(self.env, current, force, datetime.now(UTC), self.report)
-                if made is None:
+                    cert = made[0] if made else None
+                if cert is None:
                     self._note("not due", mode=mode)
                     due = {
                         "files": "TLS_CERT is the certificate in use",
                         "acme": "the CA's certificate is in use and not due",
                     }.get(mode, "not due yet")
                     return f"nothing to renew ({mode}): {due}; --force renews anyway"
-                self.store.write_certificate(*made)
-                served = self.stack.install_certificate()
+                if mode != "acme":
+                    self.store.write_certificate(*made)
+                    self.stack.install_certificate()
+                served = self.stack.lb_running()
             except SwitcherError as error:
                 self._note("failed", mode=mode, error=str(error))
                 self.record("tls-renew", started, "failed", mode=mode, error=str(error))
                 raise
-            info = certificate_info(made[0])
+            info = certificate_info(cert)
             expires = info.not_after.strftime("%Y-%m-%d")
             self._note("ok", mode=mode, sha256=info.sha256, not_after=expires)
             self.record("tls-renew", started, "ok", mode=mode, sha256=info.sha256, not_after=expires)

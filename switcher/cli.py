@@ -153,7 +153,8 @@ def status(env_name: str | None, as_json: bool) -> None:
             names = ", ".join(cert["names"]) or cert["subject"]
             click.echo(f"certificate  {names} ({tls['mode']}), expires {cert['not_after']} ({cert['days_left']} days)")
         if last and last.get("outcome") == "failed":
-            click.echo(f"note: the last certificate renewal failed at {last.get('time')}: {last.get('error')}")
+            retry = f"; next attempt {last['next_attempt']}" if last.get("next_attempt") else ""
+            click.echo(f"note: the last certificate renewal failed at {last.get('time')}: {last.get('error')}{retry}")
         if holder is not None:
             click.echo(f"locked by {holder.describe()}")
 
@@ -172,10 +173,7 @@ def up(env_name: str | None, release: str) -> None:
     docker = Docker()
     result = Stack(paths, env, docker, EnvironmentStore(docker, env.project), _say).up(release)
     if env.tls_mode == "acme":  # the self-signed stand-in serves until the CA's certificate comes
-        try:
-            _say(Cutover(paths, env, docker, _say).tls_renew(force=False))
-        except SwitcherError as error:
-            _say(f"note: no certificate from the ACME CA yet ({error}); `switcher tls renew` tries again")
+        _say("the acme service asks the CA in the background; `switcher tls status` shows the outcome")
     _print_status(result)
 
 
@@ -444,7 +442,11 @@ def tls_status(env_name: str | None, as_json: bool) -> None:
         click.echo(f"sha256       {cert['sha256']}")
     if last:
         error = f": {last['error']}" if last.get("error") else ""
-        click.echo(f"last renewal {last.get('time', '?')} {last.get('outcome', '?')}{error}")
+        by = f" (by {last['by']})" if last.get("by") else ""
+        click.echo(f"last renewal {last.get('time', '?')} {last.get('outcome', '?')}{by}{error}")
+        if last.get("next_attempt"):
+            failures = int(last.get("failures") or 0)
+            click.echo(f"next attempt {last['next_attempt']}" + (f" (after {failures} failed)" if failures else ""))
 
 
 @tls.command(name="renew")
@@ -452,8 +454,8 @@ def tls_status(env_name: str | None, as_json: bool) -> None:
 @env_option
 def tls_renew(force: bool, env_name: str | None) -> None:
     """selfsigned: a new certificate when within 30 days of expiry; files: TLS_CERT and TLS_KEY
-    again (after you replaced them), checked to be a pair. New connections get it at once;
-    open connections are kept."""
+    again (after you replaced them), checked to be a pair; acme: ask the CA now (the acme
+    service also checks daily). New connections get it at once; open connections are kept."""
     _say(_cutover(env_name).tls_renew(force))
 
 

@@ -70,6 +70,9 @@ def base_command(paths: Paths, env: Environment) -> list[str]:
         # that declares them; active so that `down` and status see them.
         "--profile",
         "workers",
+        # TLS_MODE=acme's renewal service: also only started by name (switcher up).
+        "--profile",
+        "acme",
     ]
 
 

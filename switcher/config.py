@@ -47,6 +47,11 @@ DEFAULTS: dict[str, str] = {
     # Names the certificate is for (comma-separated, each in SITE_HOSTS); empty: every name of
     # SITE_HOSTS that is not an IP address or localhost.
     "ACME_NAMES": "",
+    # The acme service checks the certificate at start and then every ACME_CHECK_SECONDS (it
+    # renews 30 days before expiry); a failed attempt is retried after ACME_RETRY_SECONDS,
+    # doubling each time up to six hours.
+    "ACME_CHECK_SECONDS": "86400",
+    "ACME_RETRY_SECONDS": "300",
     "TLS_CERT": "",
     "TLS_KEY": "",
     "GUNICORN_WORKERS": "2",
@@ -327,6 +332,8 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         "BROKER_MEMORY_MB",
         "BACKUP_RETAIN",
         "MIGRATE_LOCK_TIMEOUT",
+        "ACME_CHECK_SECONDS",
+        "ACME_RETRY_SECONDS",
         "WRITE_RATE_LIMIT",
         "APP_MEMORY_MB",
         "DB_MEMORY_MB",

@@ -21,7 +21,7 @@ from switcher.lock import EnvironmentLock
 from switcher.runtime import ContainerInfo, Docker
 from switcher.state import PROCESS_SERVICES, StackStatus, by_service, read_green_flag, read_status
 from switcher.store import EnvironmentStore, import_local_state
-from switcher.tls import ensure_tls, require_user_files
+from switcher.tls import acme_ca_root_pem, ensure_tls, require_user_files
 
 Report = Callable[[str], None]
 SITE_SERVICES = tuple(f"app-{color}" for color in COLORS)
@@ -91,6 +91,7 @@ class Stack:
 
     def compose(self, releases: Releases, credentials: dict[str, str], task_release: str | None = None) -> Compose:
         variables = compose_variables(self.env, releases, credentials, task_release)
+        variables["ACME_CA_ROOT_PEM"] = acme_ca_root_pem(self.env)
         return Compose(self.paths, self.env, variables)
 
     def up(self, requested: str) -> StackStatus:
@@ -145,6 +146,7 @@ class Stack:
         report("starting lb")
         self.start_services(compose, ["lb"])
         self.install_certificate()  # a running lb serves what ensure_tls stored (TLS_CERT changed, say)
+        self.start_acme_service(compose)
         existing = by_service(containers)
         colors_to_start = []
         for color in COLORS:
@@ -167,6 +169,10 @@ class Stack:
             report(f"starting cron with release {plan.releases.cron}")
             self.start_cron(plan.releases, credentials)
         return plan
+
+    def lb_running(self) -> bool:
+        lb = by_service(self.docker.project_containers(self.env.project)).get("lb")
+        return lb is not None and lb.state == "running"
 
     def install_certificate(self) -> bool:
         """The running lb takes the stored certificate: lb-tls-install makes site.pem from it with
@@ -261,11 +267,19 @@ class Stack:
         """`db-backup ARGUMENTS` in a one-off container of the db image beside the running db."""
         return self._one_off(releases, "db-task", arguments, f"db-backup {arguments[0]}", timeout=7200)
 
-    def run_acme_task(self, releases: Releases, action: str, ca_root: bytes | None) -> str:
-        """`acme-issue ACTION` (lego) in a one-off container of the acme image; the CA root to
-        trust for the directory, if any, on its stdin (stored in the acme volume)."""
-        arguments = ["-e", f"ACME_CA_ROOT_FROM_STDIN={'1' if ca_root else '0'}", "acme-task", action]
-        return self._one_off(releases, None, arguments, "the ACME client", timeout=600, stdin=ca_root or b"")
+    def run_acme_task(self, releases: Releases, action: str) -> str:
+        """`acme-issue ACTION` (lego) in a one-off container of the acme image."""
+        return self._one_off(releases, "acme-task", [action], "the ACME client", timeout=600)
+
+    def start_acme_service(self, compose: Compose) -> None:
+        """TLS_MODE=acme: the acme service (its renewal check, at once and then daily) runs;
+        in other modes it is removed, if an earlier acme mode left one."""
+        if self.env.tls_mode == "acme":
+            self.report("starting the acme service (asks the CA now, then checks daily)")
+            compose.run(["up", "--detach", "--no-deps", "acme"], timeout=120)
+        elif "acme" in by_service(self.docker.project_containers(self.env.project)):
+            self.report(f"TLS_MODE={self.env.tls_mode}: removing the acme service")
+            compose.run(["rm", "--stop", "--force", "acme"], timeout=120)
 
     def _one_off(
         self,

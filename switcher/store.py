@@ -113,6 +113,18 @@ class EnvironmentStore:
     def read_key(self) -> bytes | None:
         return self._file(f"{TLS_DIR}/key.pem")
 
+    def read_tls_files(self) -> dict[str, bytes]:
+        """Every file of the tls volume by name (cert.pem, renewal.json, …), in one read."""
+        if not self.exists():
+            return {}
+        files = self.docker.read_files(self._holder(), TLS_DIR) or {}
+        return {path.split("/", 1)[-1]: content for path, content in files.items()}
+
+    def write_tls_file(self, name: str, content: bytes) -> None:
+        """A public file of the tls volume (renewal.json: read by status, written by the acme
+        service too)."""
+        self.docker.write_files(self._holder(), TLS_DIR, {name: (content, PUBLIC)})
+
     def has_key(self) -> bool:
         return self._file(f"{TLS_DIR}/key.pem") is not None
 

@@ -66,6 +66,21 @@ def require_user_files(env: Environment) -> None:
             raise ConfigError(f"{setting} file {path} does not exist")
 
 
+def acme_ca_root_pem(env: Environment) -> str:
+    """TLS_MODE=acme with ACME_CA_ROOT: the root certificate (public) the acme containers trust
+    for the directory's HTTPS, as PEM text; empty otherwise."""
+    path = env.acme_ca_root
+    if env.tls_mode != "acme" or path is None:
+        return ""
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(f"ACME_CA_ROOT file {path} cannot be read") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigError(f"ACME_CA_ROOT file {path} is not a PEM certificate")
+    return text.strip()
+
+
 def user_files(env: Environment, report: Callable[[str], None]) -> tuple[bytes, bytes]:
     assert env.tls_cert is not None and env.tls_key is not None
     require_user_files(env)

@@ -28,7 +28,7 @@ class Load:
     """
 
     url: str
-    cert: str
+    cert: str | bool  # the CA file to verify the lb against; False: not verified (the test checks it apart)
     clients: int = 16
     keepalive: bool = True
     max_seconds: float = 180

@@ -1,9 +1,14 @@
 """TLS_MODE=acme against a real ACME server on this machine (issue #10): Debian's pebble in a
 container on the stack's network, with pebble-challtestsrv answering the site's test names
-with the lb's address. The site starts on a self-signed stand-in; `switcher tls renew` has
-lego issue a certificate for both names through HTTP-01 on the lb's port 80; it chains to
-pebble's root; a forced renewal gives new connections the new certificate; with pebble down
-the old certificate keeps serving and the failure shows; bad settings are one line each."""
+with the lb's address. The site starts on a self-signed stand-in and the stack's acme service
+asks the CA at once: with no CA yet its attempts fail and back off (1, 2, 4 s…); once pebble
+answers, the next attempt issues a certificate for both names through HTTP-01 on the lb's port
+80, chaining to pebble's root. pebble issues 20-day certificates here, so they are always due
+(within 30 days of expiry): the acme service renews at its check, and a forced `switcher tls
+renew` under 16 keep-alive and 16 new-connection clients fails no request and gives new
+connections the new certificate. With pebble cut off the certificate in use keeps serving, the
+failure shows in `tls status` and `status`, and the service's next attempt succeeds when pebble
+is back. Bad settings are one line each."""
 
 from __future__ import annotations
 
@@ -17,7 +22,9 @@ from pathlib import Path
 
 import pytest
 import requests
+import urllib3
 
+from .load import Load
 from .stackenv import ROOT, ok, running_stack
 
 pytestmark = pytest.mark.integration
@@ -52,7 +59,7 @@ def pebble_tls(tmp_path_factory) -> Path:
     return work
 
 
-def start_pebble(client, image: str, site, pebble_tls: Path):
+def start_pebble(client, image: str, site, pebble_tls: Path, validity_days: int = 20):
     lb = site.container("lb")
     network = f"{site.project}_default"
     address = lb.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
@@ -63,6 +70,7 @@ def start_pebble(client, image: str, site, pebble_tls: Path):
         detach=True,
         volumes={str(pebble_tls): {"bind": "/etc/pebble", "mode": "ro"}},
         ports={"15000/tcp": ("127.0.0.1", None)},
+        environment={"PEBBLE_VALIDITY": str(validity_days * 86400)},
         labels={"io.switcher.project": site.project},
     )
     client.networks.get(network).connect(container, aliases=["pebble"])
@@ -95,51 +103,111 @@ def tls_status(site) -> dict:
     return json.loads(ok(site.switcher("tls", "status", "--json", "--env", site.name)).stdout)
 
 
-def test_issue_renew_and_survive_a_ca_outage(client, release, pebble_image, pebble_tls, tmp_path):
+def renewal_note(site) -> dict:
+    """renewal.json as the lb's tls volume has it now (read in the lb, without switcher)."""
+    code, output = site.container("lb").exec_run(["cat", "/etc/nginx/tls/renewal.json"])
+    return json.loads(output) if code == 0 else {}
+
+
+def wait_for_note(site, accept, seconds: float = 90) -> list[dict]:
+    """Every distinct renewal note seen until one satisfies `accept`."""
+    seen: list[dict] = []
+    deadline = time.monotonic() + seconds
+    while True:
+        note = renewal_note(site)
+        if note and (not seen or note != seen[-1]):
+            seen.append(note)
+            if accept(note):
+                return seen
+        if time.monotonic() > deadline:
+            logs = site.container("acme").logs(tail=15).decode(errors="replace")
+            raise AssertionError(f"no such renewal note in {seconds} s: {seen[-3:]}; the acme service said:\n{logs}")
+        time.sleep(0.2)
+
+
+def by_service(note: dict) -> bool:
+    return note.get("by") == "acme service"
+
+
+def stamp(text: str) -> float:
+    return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_the_acme_service_issues_renews_and_retries(client, release, pebble_image, pebble_tls, tmp_path):
     settings = {
         "SITE_HOSTS": ",".join([*NAMES, "localhost", "127.0.0.1"]),
         "TLS_MODE": "acme",
         "ACME_EMAIL": "ops@site.test",
         "ACME_DIRECTORY": "https://pebble:14000/dir",
         "ACME_CA_ROOT": str(pebble_tls / "ca.pem"),
+        "ACME_CHECK_SECONDS": "3600",
+        "ACME_RETRY_SECONDS": "1",
     }
     with running_stack(tmp_path / "env", release, client, **settings) as site:
         pebble = None
         try:
-            # `up` tried the CA (not there yet): the site started on the self-signed stand-in.
-            assert tls_status(site)["last_renewal"]["outcome"] == "failed"
+            # No CA yet: the service's attempts fail, each retried twice as late as the last.
+            failed = wait_for_note(site, lambda n: by_service(n) and n["failures"] >= 1)
+            count = failed[-1]["failures"]
+            failed += wait_for_note(site, lambda n: by_service(n) and n["failures"] > count)
+            delays = {n["failures"]: stamp(n["next_attempt"]) - stamp(n["time"]) for n in failed if by_service(n)}
+            assert len(delays) >= 2 and all(delay == 2 ** (k - 1) for k, delay in delays.items()), failed
+            assert all(n["outcome"] == "failed" and n["error"] for n in failed if by_service(n))
+            note = ok(site.switcher("status", "--env", site.name)).stdout
+            assert "the last certificate renewal failed" in note and "next attempt" in note, note
+
+            # pebble answers: the service's next attempt issues for both names, chaining to its root.
             pebble, root_pem = start_pebble(client, pebble_image, site, pebble_tls)
             root = tmp_path / "pebble-root.pem"
             root.write_text(root_pem)
-
-            result = ok(site.switcher("tls", "renew", "--env", site.name))
-            assert "renewed (acme)" in result.stderr, result.stderr
-            first = served(site, root)  # chains to pebble's root, for both names
+            wait_for_note(site, lambda n: by_service(n) and n["outcome"] == "ok", seconds=60)
+            first = served(site, root)
             served(site, root, NAMES[1])
             assert sorted(v for k, v in first["subjectAltName"]) == sorted(NAMES)
             status = tls_status(site)
             assert status["certificate"]["names"] == list(NAMES) and "Pebble" in status["certificate"]["issuer"]
-            assert "not due" in ok(site.switcher("tls", "renew", "--env", site.name)).stderr
+            assert status["last_renewal"]["failures"] == 0
 
-            ok(site.switcher("tls", "renew", "--force", "--env", site.name))
+            # Due (20 days < 30): the service renews at its next check (at start, here).
+            issued_at = status["last_renewal"]["time"]
+            site.container("acme").restart(timeout=10)
+            wait_for_note(site, lambda n: by_service(n) and n["outcome"] == "ok" and n["time"] != issued_at)
             second = served(site, root)
             assert second["sha256"] != first["sha256"], "new connections get the renewed certificate"
 
-            # The CA cannot be reached: the renewal fails in one line, the certificate in use stays.
+            # A renewal under load: no request fails; the next connection gets the new certificate.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            url = f"https://127.0.0.1:{site.settings['HTTPS_PORT']}/healthz"  # verified apart: served()
+            with Load(url, False, clients=16) as kept, Load(url, False, clients=16, keepalive=False) as fresh:
+                time.sleep(2)
+                renewed = time.monotonic()
+                result = ok(site.switcher("tls", "renew", "--force", "--env", site.name))
+                third = served(site, root)
+                time.sleep(2)
+            assert "renewed (acme)" in result.stderr and "new connections get it now" in result.stderr, result.stderr
+            assert third["sha256"] != second["sha256"]
+            for label, load in (("keep-alive", kept), ("new connections", fresh)):
+                failures = load.failures()
+                assert failures == [], f"{label}: {len(failures)} of {len(load.answers)} failed, e.g. {failures[:3]}"
+                assert len([a for a in load.answers if a.started > renewed]) > 20, f"{label}: too little load after"
+
+            # The CA cannot be reached: a renewal fails in one line, the certificate in use stays.
             network = client.networks.get(f"{site.project}_default")
             network.disconnect(pebble)
             failed = site.switcher("tls", "renew", "--force", "--env", site.name)
             assert failed.returncode != 0 and "the ACME client failed" in failed.stderr
             assert "Traceback" not in failed.stderr
-            assert served(site, root)["sha256"] == second["sha256"]
+            assert served(site, root)["sha256"] == third["sha256"]
             assert tls_status(site)["last_renewal"]["outcome"] == "failed"
             assert "the last certificate renewal failed" in ok(site.switcher("status", "--env", site.name)).stdout
-
-            # Back: the next attempt succeeds.
+            # The service's own check fails too, and is retried...
+            site.container("acme").restart(timeout=10)
+            wait_for_note(site, lambda n: by_service(n) and n["outcome"] == "failed")
+            assert served(site, root)["sha256"] == third["sha256"]
+            # ...until the CA is back: its next attempt succeeds without anyone asking.
             network.connect(pebble, aliases=["pebble"])
-            ok(site.switcher("tls", "renew", "--force", "--env", site.name))
-            assert served(site, root)["sha256"] != second["sha256"]
-            assert tls_status(site)["last_renewal"]["outcome"] == "ok"
+            wait_for_note(site, lambda n: by_service(n) and n["outcome"] == "ok", seconds=60)
+            assert served(site, root)["sha256"] != third["sha256"]
         finally:
             if pebble is not None:
                 pebble.remove(force=True)

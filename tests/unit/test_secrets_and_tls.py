@@ -8,7 +8,7 @@ import pytest
 from switcher.config import validate
 from switcher.credentials import FILE, ensure_credentials
 from switcher.errors import ConfigError, NotFound
-from switcher.tls import ensure_tls, subject_alt_names
+from switcher.tls import acme_ca_root_pem, ensure_tls, subject_alt_names
 
 from .conftest import ROOT
 from .fakes import MemoryStore
@@ -114,6 +114,8 @@ ACME = {"TLS_MODE": "acme", "ACME_EMAIL": "ops@example.org", "SITE_HOSTS": "exam
         ({**ACME, "SITE_HOSTS": "localhost,10.0.0.1"}, "needs a DNS name in SITE_HOSTS"),
         ({**ACME, "ACME_NAMES": "localhost"}, "DNS names only"),
         ({**ACME, "SITE_HOSTS": "*.example.org,x.example.org", "ACME_NAMES": "*.example.org"}, "no wildcard"),
+        ({**ACME, "ACME_CHECK_SECONDS": "daily"}, "ACME_CHECK_SECONDS='daily' must be a positive whole number"),
+        ({**ACME, "ACME_RETRY_SECONDS": "0"}, "ACME_RETRY_SECONDS='0' must be a positive whole number"),
         ({"TLS_MODE": "letsencrypt"}, "must be selfsigned, files or acme"),
         ({"TLS_MODE": "files"}, "needs TLS_CERT and TLS_KEY"),
         ({"TLS_MODE": "selfsigned", "TLS_CERT": "a.pem", "TLS_KEY": "a.key"}, "ignores TLS_CERT"),
@@ -125,3 +127,17 @@ def test_tls_mode_is_checked(values, message):
     assert validate("x", {}, "f", ROOT).tls_mode == "selfsigned"
     assert validate("x", ACME, "f", ROOT).acme_names == ["example.org", "www.example.org"]
     assert validate("x", {"TLS_CERT": "a.pem", "TLS_KEY": "a.key"}, "f", ROOT).tls_mode == "files"
+
+
+def test_the_acme_ca_root_is_passed_as_pem_only_in_acme_mode(tmp_path):
+    root = tmp_path / "root.pem"
+    root.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    env = validate("x", {**ACME, "ACME_CA_ROOT": str(root)}, "f", ROOT)
+    assert acme_ca_root_pem(env).startswith("-----BEGIN CERTIFICATE-----")
+    assert acme_ca_root_pem(validate("x", ACME, "f", ROOT)) == ""
+    root.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="is not a PEM certificate"):
+        acme_ca_root_pem(env)
+    root.unlink()
+    with pytest.raises(ConfigError, match="cannot be read"):
+        acme_ca_root_pem(env)
