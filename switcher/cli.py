@@ -22,11 +22,12 @@ from switcher.config import (
 from switcher.credentials import ROTATABLE
 from switcher.cutover import Cutover
 from switcher.errors import EXIT_CODES, Refused, SwitcherError
-from switcher.lock import break_lock, read_lock
+from switcher.lock import break_lock
+from switcher.overview import read_overview
 from switcher.plans import Options
 from switcher.runtime import Docker
 from switcher.stack import Stack
-from switcher.state import StackStatus, read_status
+from switcher.state import StackStatus
 from switcher.store import EnvironmentStore
 
 
@@ -131,14 +132,13 @@ def _print_status(status: StackStatus, recent: list[dict] | None = None, schema:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(env_name: str | None, as_json: bool) -> None:
     """Show the live colour, each colour's release, state and health, and the URLs."""
-    _, env = _environment(env_name)
+    paths, env = _environment(env_name)
     docker = Docker()
-    result = read_status(env, docker)
-    recent = _history(docker, env).last(5)
-    holder = read_lock(docker, env.project)
-    session = _cutover(env_name)
-    schema = session.colour_migration_states() if result.live else None
-    tls = session.tls_status()
+    overview = read_overview(env, docker, Cutover(paths, env, docker, _say))
+    result, holder, schema, tls = overview.stack, overview.lock, overview.migrations, overview.tls
+    if overview.history.note:
+        _say(f"note: {overview.history.note}")
+    recent = overview.history.last(5)
     if as_json:
         data = result.to_json()
         data["history"] = recent

@@ -86,9 +86,14 @@ class MaintenanceSwitch:
 
     def read(self) -> dict | None:
         code, output = self.docker.exec_output(self.lb, ["cat", STATE_FILE])
-        if code != 0:
-            return None
-        try:
-            return json.loads(output)
-        except json.JSONDecodeError:
-            return {"on": True, "message": "(unreadable state file)"}
+        return parse_state(output if code == 0 else None)
+
+
+def parse_state(raw: str | bytes | None) -> dict | None:
+    """The maintenance state file's content (None: no file, maintenance is off)."""
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {"on": True, "message": "(unreadable state file)"}

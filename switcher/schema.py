@@ -20,6 +20,10 @@ ENTRYPOINT = "/opt/switcher-runtime/bin/entrypoint"  # sets what a docker exec w
 
 
 class Schema(Database):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._known: dict[str, dict[str, Any]] = {}
+
     def migration_plan(self, release: str, releases: Releases) -> dict[str, Any]:
         """The migrations `release` would apply to this database, each operation described."""
         return migrations.parse_output(self.task([*REPORTER, "plan"], release, releases))
@@ -80,7 +84,10 @@ class Schema(Database):
         from the db (one psql), each release's own list from the store (asked of its container
         once per release, then kept: a release's migrations never change)."""
         found = self.containers()
-        applied = self.applied_migrations(found)
+        return self.migration_states(found, self.applied_migrations(found))
+
+    def migration_states(self, found: dict[str, ContainerInfo], applied: set[str] | None) -> dict[str, str]:
+        """colour_migration_states with the containers and the applied migrations already read."""
         states = {}
         for color in COLORS:
             container = found.get(f"app-{color}")
@@ -105,6 +112,14 @@ class Schema(Database):
         return set(output.split()) if code == 0 else None
 
     def known_migrations(self, release: str, container: str) -> dict[str, Any] | None:
+        """`release`'s migrations: from the store, else asked of its container (and stored);
+        kept for the rest of the command."""
+        known = self._known.get(release) or self._read_known_migrations(release, container)
+        if known is not None:
+            self._known[release] = known
+        return known
+
+    def _read_known_migrations(self, release: str, container: str) -> dict[str, Any] | None:
         path = f"migrations/known-{release}.json"
         cached = self.store.read(path)
         if cached:

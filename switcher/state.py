@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from switcher.config import COLORS, LIVE_FLAG, Environment
+from switcher.config import COLORS, LIVE_FLAG, LIVE_FLAG_DIR, LIVE_FLAG_NAME, Environment
 from switcher.runtime import ContainerInfo, Docker
 
 SERVICES = ("lb", "db", "memcached", "cron")
@@ -116,10 +116,19 @@ def read_green_flag(docker: Docker, containers: list[ContainerInfo]) -> bool | N
     return code == 0
 
 
-def read_status(env: Environment, docker: Docker) -> StackStatus:
-    from switcher.maintenance import MaintenanceSwitch
+def read_status(env: Environment, docker: Docker, containers: list[ContainerInfo] | None = None) -> StackStatus:
+    """The containers, and the live colour and maintenance state from the running lb's flag
+    directory (one archive read of it: both files)."""
+    from switcher.maintenance import STATE_FILE, parse_state
 
-    containers = docker.project_containers(env.project)
+    if containers is None:
+        containers = docker.project_containers(env.project)
     lb = lb_container(docker, containers)
-    maintenance = MaintenanceSwitch(docker, lb.name).read() if lb is not None else None
-    return derive_status(env, containers, read_green_flag(docker, containers), maintenance)
+    green = maintenance = None
+    if lb is not None:
+        files = docker.read_files(lb.name, LIVE_FLAG_DIR)
+        if files is not None:
+            parent = LIVE_FLAG_DIR.rsplit("/", 1)[-1]
+            green = f"{parent}/{LIVE_FLAG_NAME}" in files
+            maintenance = parse_state(files.get(f"{parent}/{STATE_FILE.rsplit('/', 1)[-1]}"))
+    return derive_status(env, containers, green, maintenance)
