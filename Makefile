@@ -7,6 +7,7 @@ IMAGE_PREFIX ?= switcher
 SITE ?= images/site/default-site
 SITE_SETTINGS ?= pressroom.settings
 ENV ?= production
+CLUSTER ?= main
 VENV ?= .venv
 BUILD_DIR ?= build
 IMAGES := base site lb db memcached broker acme
@@ -19,7 +20,7 @@ export RELEASE IMAGE_PREFIX SITE SITE_SETTINGS BUILD_DIR REFRESH
 PY := $(VENV)/bin/python
 SWITCHER := $(VENV)/bin/switcher
 
-.PHONY: help host venv build up down status test test-unit lint bench clean
+.PHONY: help host venv build up down status test test-unit lint bench clean cluster-up cluster-down push
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,6 +52,15 @@ down: venv ## Stop ENV's containers (volumes and data are kept)
 
 status: venv ## Show ENV: live colour, releases, health, URLs
 	@$(SWITCHER) status --env $(ENV)
+
+cluster-up: build ## Start a three-engine Docker Swarm on this machine, with a registry (CLUSTER=main; root; docs/cluster.md)
+	@BASE_IMAGE=$(IMAGE_PREFIX)/base:$(RELEASE) cluster/cluster.sh up $(CLUSTER)
+
+cluster-down: ## Stop that cluster and remove everything it made (engines, namespaces, bridge, firewall rule, data)
+	@cluster/cluster.sh down $(CLUSTER)
+
+push: host venv ## Push RELEASE's images to ENV's registry (ENGINE=swarm: ENV=cluster)
+	@$(SWITCHER) push $(RELEASE) --env $(ENV)
 
 test: build ## Run unit and integration tests (builds the images first)
 	@$(VENV)/bin/pytest -q tests/unit

@@ -75,4 +75,11 @@ if ! command -v openssl >/dev/null 2>&1; then
   log "installing openssl"
   apt_install openssl
 fi
+# The three-engine cluster on this machine (cluster/cluster.sh): namespaces, bridge, firewall.
+for tool in ip:iproute2 nsenter:util-linux iptables:iptables curl:curl findmnt:util-linux; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+    log "installing ${tool#*:} (for the test cluster)"
+    apt_install "${tool#*:}"
+  fi
+done
 log "ready: $(docker compose version), buildx $(docker buildx version | cut -d" " -f2)"

@@ -21,10 +21,11 @@ from switcher.config import (
 )
 from switcher.credentials import ROTATABLE
 from switcher.cutover import Cutover
-from switcher.errors import EXIT_CODES, Refused, SwitcherError
+from switcher.errors import EXIT_CODES, ConfigError, Refused, SwitcherError
 from switcher.lock import break_lock
 from switcher.overview import read_overview
 from switcher.plans import Options
+from switcher.registry import Registry
 from switcher.runtime import Docker
 from switcher.stack import Stack
 from switcher.state import StackStatus
@@ -71,9 +72,16 @@ def env_option(function: Any) -> Any:
     )(function)
 
 
-def _environment(env_name: str | None) -> tuple[Paths, Environment]:
+def _environment(env_name: str | None, swarm: bool = False) -> tuple[Paths, Environment]:
+    """The environment's settings; ENGINE=swarm only for the commands built for it (`swarm`)."""
     paths = Paths.discover()
-    return paths, load_environment(env_name or default_env_name(paths), paths)
+    env = load_environment(env_name or default_env_name(paths), paths)
+    if env.engine == "swarm" and not swarm:
+        raise ConfigError(
+            f"{env.name} has ENGINE=swarm: only `switcher push` works on a cluster yet "
+            "(its stack, deploy and promote are not built: issue #11)"
+        )
+    return paths, env
 
 
 def _say(message: str) -> None:
@@ -457,6 +465,19 @@ def tls_renew(force: bool, env_name: str | None) -> None:
     again (after you replaced them), checked to be a pair; acme: ask the CA now (the acme
     service also checks daily). New connections get it at once; open connections are kept."""
     _say(_cutover(env_name).tls_renew(force))
+
+
+@cli.command()
+@click.argument("release")
+@env_option
+def push(release: str, env_name: str | None) -> None:
+    """Push RELEASE's images (site, lb, db, memcached, broker, acme) to the environment's
+    REGISTRY (ENGINE=swarm), each checked to be there as pushed; every node pulls from it."""
+    _, env = _environment(env_name, swarm=True)
+    check_release(release)
+    pushed = Registry(env, Docker(), _say).push(release)
+    for reference, digest in pushed:
+        click.echo(f"{reference}  {digest}")
 
 
 @cli.group()

@@ -82,6 +82,13 @@ DEFAULTS: dict[str, str] = {
     # Proxies in front of the lb whose X-Forwarded-For is believed (comma-separated addresses or
     # CIDR networks). Empty: the connection's own address is the client, whatever it sends.
     "TRUSTED_PROXIES": "",
+    # Where the stack runs: compose (one Docker engine, the default) or swarm (a Docker Swarm
+    # cluster: SWARM_MANAGER, a Docker endpoint or context name of a manager, and REGISTRY,
+    # host[:port] of the registry its nodes pull releases from; `switcher push` fills it).
+    # ENGINE=swarm: only `switcher push` is built yet (issue #11).
+    "ENGINE": "compose",
+    "SWARM_MANAGER": "",
+    "REGISTRY": "",
     # Requests that change state (POST, PUT, PATCH, DELETE) per second per client address; a
     # burst of twice as many is allowed, beyond that the lb answers 429.
     "WRITE_RATE_LIMIT": "10",
@@ -103,6 +110,11 @@ _MEDIA_URL = re.compile(r"/(?:(?!\.+/)[A-Za-z0-9_.-]+/)+")  # segments, none of 
 _SMOKE_PATH = re.compile(r"/(?!/)[\x21-\x7e]{0,500}")  # one leading slash, printable ASCII, no spaces
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _DIRECTORY = re.compile(r"https://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9._~/-]*)?")
+_ENDPOINT = re.compile(
+    r"unix:///[A-Za-z0-9._/-]{1,200}|tcp://[A-Za-z0-9.-]{1,253}:\d{1,5}|ssh://(?:[a-z_][a-z0-9_-]{0,31}@)?"
+    r"[A-Za-z0-9.-]{1,253}(?::\d{1,5})?|[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}"
+)
+_REGISTRY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::\d{1,5})?")
 _HOOK_COMMAND = re.compile(r"[a-z_][a-z0-9_]{0,100}")
 _HOOK_WORD = re.compile(r"[A-Za-z0-9_.,=:/@+-]{1,200}")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -193,6 +205,14 @@ class Environment:
     @property
     def site_hosts(self) -> list[str]:
         return split_list(self.settings["SITE_HOSTS"])
+
+    @property
+    def engine(self) -> str:
+        return self.settings["ENGINE"]
+
+    @property
+    def registry(self) -> str:
+        return self.settings["REGISTRY"]
 
     @property
     def tls_mode(self) -> str:
@@ -397,6 +417,7 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
             + ("needs TLS_CERT and TLS_KEY" if cert == "" else "ignores TLS_CERT; unset it")
         )
     settings["TLS_MODE"] = mode
+    _check_engine(settings, source)
     acme_root = (root / settings["ACME_CA_ROOT"]).resolve() if settings["ACME_CA_ROOT"] else None
     tls_cert = tls_key = None
     if cert:
@@ -404,6 +425,20 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         # work from any checkout, with or without the certificate files.
         tls_cert, tls_key = (root / cert).resolve(), (root / key).resolve()
     return Environment(name=name, settings=settings, tls_cert=tls_cert, tls_key=tls_key, acme_ca_root=acme_root)
+
+
+def _check_engine(settings: dict[str, str], source: str) -> None:
+    engine = settings["ENGINE"]
+    if engine not in ("compose", "swarm"):
+        raise ConfigError(f"{source}: ENGINE={engine[:40]!r} must be compose or swarm")
+    if engine == "compose":
+        return
+    for key, pattern, shape in (
+        ("SWARM_MANAGER", _ENDPOINT, "a Docker endpoint (unix:///…, tcp://host:port, ssh://user@host) or context name"),
+        ("REGISTRY", _REGISTRY, "host[:port] of a registry"),
+    ):
+        if not pattern.fullmatch(settings[key]):
+            raise ConfigError(f"{source}: ENGINE=swarm needs {key}: {settings[key][:100]!r} is not {shape}")
 
 
 def _check_acme(settings: dict[str, str], hosts: list[str], source: str) -> None:

@@ -19,7 +19,7 @@ import docker.errors
 import requests
 
 from switcher.config import PROJECT_LABEL, RELEASE_LABEL, SERVICE_LABEL
-from switcher.errors import DockerUnavailable
+from switcher.errors import DockerUnavailable, SwitcherError
 
 # Created, never started containers (the lock, the store) are made from this empty image.
 MARKER_IMAGE = "switcher-marker:empty"
@@ -78,6 +78,32 @@ class Docker:
                 return True
             except docker.errors.ImageNotFound:
                 return False
+
+    def push_image(self, local: str, remote: str) -> str:
+        """Tag `local` as `remote`, push it, drop the extra tag; the digest the registry has."""
+        repository, tag = remote.rsplit(":", 1)
+        with _docker_errors("pushing an image"):
+            image = self.client.images.get(local)
+            image.tag(repository, tag)
+            try:
+                digest = ""
+                for event in self.client.api.push(repository, tag, stream=True, decode=True):
+                    if "error" in event:
+                        raise SwitcherError(f"pushing {remote} failed: {str(event['error'])[:200]}")
+                    digest = (event.get("aux") or {}).get("Digest", digest)
+            except docker.errors.APIError as error:
+                raise SwitcherError(f"pushing {remote} failed: {_short(error)}") from None
+            finally:
+                self.client.images.remove(remote, noprune=True)
+        return digest
+
+    def registry_digest(self, remote: str) -> str | None:
+        """The digest of `remote` in its registry (asked through the daemon), or None."""
+        with _docker_errors("asking a registry"):
+            try:
+                return self.client.api.inspect_distribution(remote)["Descriptor"]["digest"]
+            except docker.errors.APIError:
+                return None
 
     def image_labels(self, reference: str) -> dict[str, str]:
         """The labels of a local image (empty when it has none or does not exist)."""

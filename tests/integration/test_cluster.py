@@ -1,0 +1,139 @@
+"""The three-engine Swarm on this machine (issue #11, the part that is built): cluster/cluster.sh
+starts three Docker engines, each in its own network namespace with its own address, data
+root and socket, joined as one manager and two workers, with a registry (HTTPS, its CA
+trusted through /etc/docker/certs.d) on the cluster bridge's address. `switcher push` puts a
+release's images there; a worker pulls and runs them by the same name; a service spreads over
+the nodes and answers on each node's address (dnsrr, host-mode port). `down` leaves nothing:
+no engine, namespace, interface, firewall rule, data root, certificate or container."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .stackenv import ROOT, StackEnv, ok
+
+pytestmark = pytest.mark.integration
+CLUSTER = ROOT / "cluster" / "cluster.sh"
+
+
+def sh(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, check=False, **kwargs)
+
+
+def free_net() -> str:
+    """A 10.231.N.0/24 no interface of this machine uses."""
+    used = sh("ip", "-o", "-4", "addr").stdout
+    for _ in range(50):
+        net = f"10.231.{random.randint(2, 250)}"
+        if f" {net}." not in used:
+            return net
+    raise AssertionError("no free 10.231.N.0/24")
+
+
+def leftovers(name: str, net: str) -> list[str]:
+    found = []
+    if f"swc{name}" in sh("ip", "-br", "link").stdout:
+        found.append("interfaces")
+    if f"swc{name}-" in sh("ip", "netns", "list").stdout:
+        found.append("namespaces")
+    if f"swc{name}br" in sh("iptables", "-S", "DOCKER-USER").stdout:
+        found.append("firewall rule")
+    paths = (f"/run/switcher-cluster/{name}", f"/var/lib/switcher-cluster/{name}", f"/etc/docker/certs.d/{net}.1:5000")
+    for path in paths:
+        if Path(path).exists():
+            found.append(path)
+    if sh("docker", "ps", "-aq", "--filter", f"label=io.switcher.cluster={name}").stdout.strip():
+        found.append("registry container")
+    if sh("pgrep", "-f", f"/run/switcher-cluster/{name}/").stdout.strip():
+        found.append("engine processes")
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(release):
+    name, net = f"t{uuid.uuid4().hex[:5]}", free_net()
+    env = {"CLUSTER_NET": net, "BASE_IMAGE": f"switcher/base:{release}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    try:
+        result = sh(str(CLUSTER), "up", name, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        yield name, net
+    finally:
+        down = sh(str(CLUSTER), "down", name, env=env, timeout=300)
+        assert down.returncode == 0, down.stderr[-2000:]
+        assert leftovers(name, net) == []
+
+
+def memcached_version(address: str) -> str:
+    try:
+        with socket.create_connection((address, 21211), timeout=3) as connection:
+            connection.sendall(b"version\r\n")
+            return connection.recv(100).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def node(name: str, k: int, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return sh("docker", "-H", f"unix:///run/switcher-cluster/{name}/n{k}.sock", *args, timeout=timeout)
+
+
+def test_three_engines_as_one_swarm_with_a_registry(cluster, release, client, tmp_path):
+    name, net = cluster
+    nodes = [json.loads(line) for line in node(name, 1, "node", "ls", "--format", "{{json .}}").stdout.splitlines()]
+    assert len(nodes) == 3 and all(n["Status"] == "Ready" for n in nodes), nodes
+    managers = [n["ManagerStatus"] for n in nodes if n["ManagerStatus"]]
+    assert managers == ["Leader"], nodes
+    addresses = {node(name, k, "info", "--format", "{{.Swarm.NodeAddr}}").stdout.strip() for k in (1, 2, 3)}
+    assert addresses == {f"{net}.11", f"{net}.12", f"{net}.13"}
+
+    # switcher push: the release's images into the registry, each checked there.
+    env = StackEnv.create(
+        tmp_path, release, client, ENGINE="swarm", SWARM_MANAGER=f"unix:///run/switcher-cluster/{name}/n1.sock",
+        REGISTRY=f"{net}.1:5000",
+    )  # fmt: skip
+    pushed = ok(env.switcher("push", release, "--env", env.name, timeout=900))
+    references = [line.split()[0] for line in pushed.stdout.splitlines()]
+    names = ("site", "lb", "db", "memcached", "broker", "acme")
+    assert references == [f"{net}.1:5000/switcher/{n}:{release}" for n in names]
+    assert all(line.split()[1].startswith("sha256:") for line in pushed.stdout.splitlines())
+    assert not client.images.list(name=references[0]), "the registry's tag is not left on this engine"
+
+    # A worker pulls and runs the site by that name.
+    site = references[0]
+    ok(node(name, 3, "pull", "-q", site))
+    ran = node(name, 3, "run", "--rm", "--network", "none", "--entrypoint", "python3", site,
+               "-c", "import django; print(django.VERSION[0])")  # fmt: skip
+    assert ran.returncode == 0 and ran.stdout.strip().isdigit(), ran.stderr
+
+    # A service of three replicas spreads over the nodes and answers on each node's own address
+    # (dnsrr, a host-mode port: no IPVS here).
+    memcached = references[3]
+    created = node(name, 1, "service", "create", "-d", "-q", "--name", "probe", "--replicas", "3",
+                   "--endpoint-mode", "dnsrr", "--no-healthcheck", "--replicas-max-per-node", "1",
+                   "--publish", "mode=host,target=11211,published=21211",
+                   "--entrypoint", "memcached", memcached, "-l", "0.0.0.0", "-p", "11211")  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    deadline = time.monotonic() + 120
+    answered: set[str] = set()
+    while answered != addresses:
+        answered |= {address for address in addresses - answered if memcached_version(address).startswith("VERSION")}
+        if answered != addresses:
+            tasks = node(name, 1, "service", "ps", "probe").stdout
+            assert time.monotonic() < deadline, f"only {answered} answered: {tasks}"
+            time.sleep(1)
+
+    # Refusals in one line: other commands on ENGINE=swarm, a release that is not built, push on one engine.
+    deploy = env.switcher("deploy", release, "--env", env.name)
+    assert deploy.returncode == 3 and "only `switcher push` works on a cluster yet" in deploy.stderr
+    absent = env.switcher("push", "no-such-release", "--env", env.name)
+    assert absent.returncode == 5 and "release not built" in absent.stderr and "Traceback" not in absent.stderr
+    single = StackEnv.create(tmp_path / "single", release, client)
+    refused = single.switcher("push", release, "--env", single.name)
+    assert refused.returncode == 3 and "its images need no registry" in refused.stderr
