@@ -49,8 +49,10 @@ start_node() {
   ip -n "$ns" link set "${prefix}n$k" up
   ip -n "$ns" route add default via "$net.1"
   # The engine's own config: the host's, without data-root (given as a flag).
-  python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c.pop("data-root", None); json.dump(c, open(sys.argv[2], "w"))' \
-    /etc/docker/daemon.json "$run/n$k.json"
+  python3 -c 'import json, os, sys
+c = json.load(open(sys.argv[1])) if os.path.exists(sys.argv[1]) else {}
+c.pop("data-root", None)
+json.dump(c, open(sys.argv[2], "w"))' /etc/docker/daemon.json "$run/n$k.json"
   mkdir -p "$data/n$k" "$run/n$k"
   nsenter --net="/var/run/netns/$ns" setsid dockerd --config-file "$run/n$k.json" \
     --data-root "$data/n$k" --exec-root "$run/n$k" --pidfile "$run/n$k.pid" \
