@@ -1,6 +1,7 @@
 """Benchmarks: proxy overhead, static files, image sizes, build and start times (issue #2),
 switching under load (#3), the costs of hardening (#7), database backups, restores and the
-migration check (#9), certificates loaded per handshake (#10).
+migration check (#9), certificates loaded per handshake (#10). The cluster switch primitive of #11
+runs on its own (`python -m bench.cluster`, root: it starts a three-engine cluster).
 
 Prints markdown tables (copy them into docs/BENCHMARKS.md). Every load is bounded (a fixed
 number of seconds) and stays on the stack's own Docker network; stacks use their own compose
