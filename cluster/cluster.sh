@@ -107,6 +107,9 @@ start_registry() {
 
 up() {
   [ ! -e "$run" ] || die "cluster $name exists ($run); \`$0 down $name\` first"
+  # What an earlier run left after this machine restarted (/run is empty then, the data roots
+  # are not): an engine must not start on a stale swarm's state.
+  if [ -e "$data" ] || ip link show "$bridge" > /dev/null 2>&1; then down > /dev/null; fi
   mkdir -p "$run"
   trap 'echo "cluster: up failed; cleaning up" >&2; down > /dev/null 2>&1 || true' ERR
   ip link add "$bridge" type bridge
@@ -159,11 +162,10 @@ down() {
   done
   ip link del "$bridge" 2> /dev/null || true
   while iptables -D "${forward_rule[@]}" 2> /dev/null; do :; done
-  # What the engines mounted under their data roots, then the roots and cgroups themselves.
-  if [ -d "$data" ]; then
-    findmnt -rn -o TARGET | grep "^$data/" | sort -r | xargs -r -n1 umount -l 2> /dev/null || true
-    rm -rf "$data"
-  fi
+  # What the engines mounted (a killed engine leaves its namespaces' and layers' mounts under
+  # its exec and data roots), then the roots and cgroups themselves.
+  findmnt -rn -o TARGET | grep -e "^$data/" -e "^$run/" | sort -r | xargs -r -n1 umount -l 2> /dev/null || true
+  rm -rf "$data"
   for k in "${nodes[@]}"; do
     find /sys/fs/cgroup -maxdepth 2 -depth -type d -name "$prefix-n$k" -exec rmdir {} + 2> /dev/null || true
   done

@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 from switcher import colors, migrations, smoke
 from switcher.chores import Chores
-from switcher.config import LIVE_FLAG, check_release, other_color
+from switcher.config import check_release, other_color
 from switcher.errors import ConfigError, NotFound, Refused, SwitcherError, Unhealthy
 from switcher.maintenance import MaintenanceSwitch
 from switcher.plans import Options, deploy_plan, promote_plan
 from switcher.runtime import ContainerInfo
+from switcher.switch import switch_all
 
 
 class Cutover(Chores):
@@ -247,7 +248,8 @@ class Cutover(Chores):
         steps = promote_plan(target, old, release, already_live, options.stop_old)
         started = time.monotonic()
         switched = False
-        lb = self.lb()
+        lbs = self.lbs()  # every lb is switched at once; the first one also checks and publishes
+        lb = lbs[0].name
         old_release = status.colors[old].release
 
         def gate() -> None:
@@ -275,7 +277,7 @@ class Cutover(Chores):
             maintenance = MaintenanceSwitch(self.docker, lb)
             if maintenance.read() is not None:  # the page of the release that is about to be live
                 maintenance.refresh_page(release)
-            self._set_live(lb, target)
+            switch_all(lbs, target, old, self.report)
             switched = True
 
         def verify() -> None:
@@ -284,7 +286,7 @@ class Cutover(Chores):
             except Unhealthy:
                 if switched:
                     self.report(f"verification failed: switching live traffic back to {old}")
-                    self._set_live(lb, old)
+                    switch_all(lbs, old, target, self.report)
                 raise
 
         actions = {
@@ -312,13 +314,6 @@ class Cutover(Chores):
         container = self.color_container(color)
         if container is not None:
             self.docker.stop(container.name, timeout=30)
-
-    def _set_live(self, lb: str, color: str) -> None:
-        command = f"touch {LIVE_FLAG}" if color == "green" else f"rm -f {LIVE_FLAG}"
-        code, output = self.docker.exec_output(lb, ["sh", "-c", command])
-        green = self.docker.exec_status(lb, ["test", "-f", LIVE_FLAG]) == 0
-        if code != 0 or green != (color == "green"):
-            raise SwitcherError(f"could not switch the lb to {color}: {output.strip()[:200]}")
 
     def _drain(self, color: str, timeout: float) -> None:
         container = self.color_container(color)

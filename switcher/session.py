@@ -20,6 +20,7 @@ from switcher.runtime import ContainerInfo, Docker
 from switcher.stack import Stack, plan_up
 from switcher.state import StackStatus, by_service, derive_status, read_green_flag
 from switcher.store import EnvironmentStore
+from switcher.switch import LbContainer
 
 Report = Callable[[str], None]
 
@@ -54,6 +55,10 @@ class Session:
             if container.release and container.service.startswith("app-"):
                 return container.release
         raise SwitcherError(f"{self.env.name} has no site containers; start it with `make up`")
+
+    def lbs(self) -> list[LbContainer]:
+        """Every lb that routes live traffic: one on a single engine."""
+        return [LbContainer(self.docker, self.lb())]
 
     def lb(self) -> str:
         lb = self.containers().get("lb")

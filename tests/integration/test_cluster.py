@@ -137,3 +137,22 @@ def test_three_engines_as_one_swarm_with_a_registry(cluster, release, client, tm
     single = StackEnv.create(tmp_path / "single", release, client)
     refused = single.switcher("push", release, "--env", single.name)
     assert refused.returncode == 3 and "its images need no registry" in refused.stderr
+
+
+def test_down_after_its_engines_were_killed_leaves_nothing(release):
+    """A node lost hard (its engine killed) leaves mounts of its namespaces under its roots:
+    `down` removes those too."""
+    name, net = f"k{uuid.uuid4().hex[:5]}", free_net()
+    env = {"CLUSTER_NET": net, "BASE_IMAGE": f"switcher/base:{release}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    try:
+        result = sh(str(CLUSTER), "up", name, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        for k in (1, 2, 3):
+            pid = int(Path(f"/run/switcher-cluster/{name}/n{k}.pid").read_text())
+            sh("kill", "-9", str(pid))
+        assert sh(str(CLUSTER), "up", name, env=env).returncode != 0, "up refuses while its state is there"
+    finally:
+        down = sh(str(CLUSTER), "down", name, env=env, timeout=300)
+    assert down.returncode == 0, down.stderr[-2000:]
+    assert leftovers(name, net) == []
+    assert f"/run/switcher-cluster/{name}/" not in sh("findmnt", "-rn", "-o", "TARGET").stdout

@@ -1,0 +1,90 @@
+"""One switch for every load balancer (issue #11's rule, used by promote and rollback).
+
+An environment has one lb on a single engine and one per lb node on a cluster; they must never
+be left routing to different colours. `switch_all` flips all of them side by side, reads each
+one back, and only returns when every lb took the new colour; when one did not (its flip failed
+or it reads back the old colour), the ones that took it are switched back and the switch fails
+naming the lb.
+
+Pure logic over a small interface (`LoadBalancer`): the Docker-backed lb of one engine is in
+`LbContainer`; the unit tests use an in-memory fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from switcher.config import LIVE_FLAG
+from switcher.errors import SwitcherError
+from switcher.runtime import Docker
+
+
+class LoadBalancer(Protocol):
+    name: str
+
+    def set_live(self, color: str) -> None:
+        """Route live traffic to `color`; raises SwitcherError when the flip itself failed."""
+
+    def live(self) -> str | None:
+        """The colour it routes live traffic to now (None: it cannot say)."""
+
+
+class LbContainer:
+    """The lb container of a single engine: its flag file, flipped and read with docker exec."""
+
+    def __init__(self, docker: Docker, container: str) -> None:
+        self.docker, self.name = docker, container
+
+    def set_live(self, color: str) -> None:
+        command = f"touch {LIVE_FLAG}" if color == "green" else f"rm -f {LIVE_FLAG}"
+        code, output = self.docker.exec_output(self.name, ["sh", "-c", command])
+        if code != 0:
+            raise SwitcherError(f"could not switch {self.name} to {color}: {output.strip()[:200]}")
+
+    def live(self) -> str | None:
+        code = self.docker.exec_status(self.name, ["test", "-f", LIVE_FLAG])
+        return {0: "green", 1: "blue"}.get(code)
+
+
+def _side_by_side(lbs: Sequence[LoadBalancer], action: Callable[[LoadBalancer], object]) -> list[object]:
+    """`action` on every lb at once (one lb: in this thread); each result or the error it raised."""
+
+    def guarded(lb: LoadBalancer) -> object:
+        try:
+            return action(lb)
+        except SwitcherError as error:
+            return error
+
+    if len(lbs) == 1:
+        return [guarded(lbs[0])]
+    with ThreadPoolExecutor(max_workers=min(len(lbs), 16)) as pool:
+        return list(pool.map(guarded, lbs))
+
+
+def switch_all(
+    lbs: Sequence[LoadBalancer], color: str, previous: str, report: Callable[[str], None] = lambda _: None
+) -> None:
+    """Every lb routes to `color`, checked by reading each back; else none does (those that took
+    it are switched back to `previous`) and SwitcherError names the lb that did not."""
+    if not lbs:
+        raise SwitcherError("no lb runs: nothing routes live traffic")
+    flipped = _side_by_side(lbs, lambda lb: lb.set_live(color))
+    seen = _side_by_side(lbs, lambda lb: lb.live())
+    failed = [
+        (lb, outcome if isinstance(outcome, SwitcherError) else f"it routes to {now or 'an unknown colour'}")
+        for lb, outcome, now in zip(lbs, flipped, seen, strict=True)
+        if isinstance(outcome, SwitcherError) or now != color
+    ]
+    if not failed:
+        return
+    took = [lb for lb, now in zip(lbs, seen, strict=True) if now == color]
+    if took:
+        report(f"{failed[0][0].name} did not take {color}: switching {len(took)} lb(s) back to {previous}")
+        back = _side_by_side(took, lambda lb: lb.set_live(previous))
+        stuck = [lb.name for lb, outcome in zip(took, back, strict=True) if isinstance(outcome, SwitcherError)]
+        if stuck:
+            report(f"could not switch {', '.join(stuck)} back to {previous}: the lbs disagree, see `switcher status`")
+    lb, why = failed[0]
+    raise SwitcherError(f"{lb.name} did not take the switch to {color} ({why}); live traffic stays on {previous}")
