@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import click
+import docker.errors
 
 from switcher import backups, history
 from switcher.config import (
@@ -41,6 +42,10 @@ class SwitcherGroup(click.Group):
         except SwitcherError as error:
             click.echo(f"switcher: error: {error}", err=True)
             sys.exit(error.exit_code)
+        except docker.errors.APIError as error:  # one no step expected (a container gone meanwhile)
+            reason = (error.explanation or str(error)).splitlines()[0][:300]
+            click.echo(f"switcher: error: the Docker daemon refused: {reason}", err=True)
+            sys.exit(1)
 
 
 LOG_SERVICES = ("live", "idle", "blue", "green", "lb", "cron", "worker", "beat", "broker", "db", "memcached")

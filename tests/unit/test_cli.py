@@ -51,3 +51,19 @@ def test_bad_release_id(paths, monkeypatch, write_env):
     result = run(["up", "--env", "x", "--release", "a/b"], paths, monkeypatch)
     assert result.exit_code == 5
     assert "not a valid release id" in one_line_error(result)
+
+
+def test_a_docker_error_no_step_expected_is_one_line(paths, monkeypatch, write_env):
+    import docker.errors
+
+    import switcher.cli
+
+    def refuse(*args, **kwargs):
+        raise docker.errors.APIError("409 Client Error", explanation="container abc is restarting, wait")
+
+    write_env("x", "")
+    monkeypatch.setattr(switcher.cli, "read_overview", refuse)
+    monkeypatch.setattr(switcher.cli, "Docker", lambda: None)
+    result = run(["status", "--env", "x"], paths, monkeypatch)
+    assert result.exit_code == 1
+    assert "the Docker daemon refused: container abc is restarting" in one_line_error(result)
