@@ -1,7 +1,7 @@
 """A release's images in the registry of a Swarm environment (ENGINE=swarm, REGISTRY): every
 node pulls the stack's images from there by one name, REGISTRY/IMAGE_PREFIX/NAME:RELEASE.
 `switcher push RELEASE` puts them there from this machine's engine and checks that the registry
-holds what was pushed; `missing` says which of a release's images it lacks."""
+holds what was pushed."""
 
 from __future__ import annotations
 
@@ -31,14 +31,6 @@ class Registry:
                 "a cluster's environment sets ENGINE=swarm and REGISTRY"
             )
         self.env, self.docker, self.report = env, docker, report
-
-    def missing(self, release: str) -> list[str]:
-        """The release's images the registry does not have."""
-        return [
-            remote_reference(self.env, name, release)
-            for name in RELEASE_IMAGES
-            if self.docker.registry_digest(remote_reference(self.env, name, release)) is None
-        ]
 
     def push(self, release: str) -> list[tuple[str, str]]:
         """Push every image of `release`, each checked to be in the registry with the digest the
