@@ -77,7 +77,7 @@ class Certificates(Session):
                 if mode != "acme":
                     self.store.write_certificate(*made)
                     self.stack.install_certificate()
-                served = self.stack.lb_running()
+                served = self.stack.running_lb() is not None
             except SwitcherError as error:
                 self._note("failed", mode=mode, error=str(error))
                 self.record("tls-renew", started, "failed", mode=mode, error=str(error))

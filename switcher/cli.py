@@ -94,7 +94,11 @@ def _say(message: str) -> None:
 
 
 def _history(docker: Docker, env: Environment) -> history.History:
-    found = history.read(EnvironmentStore(docker, env.project))
+    return _noted(history.read(EnvironmentStore(docker, env.project)))
+
+
+def _noted(found: history.History) -> history.History:
+    """The history, after saying what could not be read of it."""
     if found.note:
         _say(f"note: {found.note}")
     return found
@@ -149,9 +153,7 @@ def status(env_name: str | None, as_json: bool) -> None:
     docker = Docker()
     overview = read_overview(env, docker, Cutover(paths, env, docker, _say))
     result, holder, schema, tls = overview.stack, overview.lock, overview.migrations, overview.tls
-    if overview.history.note:
-        _say(f"note: {overview.history.note}")
-    recent = overview.history.last(5)
+    recent = _noted(overview.history).last(5)
     if as_json:
         data = result.to_json()
         data["history"] = recent

@@ -19,7 +19,7 @@ from switcher.config import check_release, other_color
 from switcher.errors import ConfigError, NotFound, Refused, SwitcherError, Unhealthy
 from switcher.maintenance import MaintenanceSwitch
 from switcher.plans import Options, deploy_plan, promote_plan
-from switcher.runtime import ContainerInfo
+from switcher.runtime import ContainerInfo, require_images
 from switcher.switch import switch_all
 
 
@@ -65,13 +65,6 @@ class Cutover(Chores):
         for line in self.docker.logs_tail(container.name, 15).strip().splitlines():
             self.report(f"  app-{color} log: {line[:300]}")
 
-    def _require_image(self, release: str) -> None:
-        image = f"{self.env.image_prefix}/site:{release}"
-        if not self.docker.image_exists(image):
-            raise NotFound(
-                f"release {release} is not built: missing image {image} (run `make build RELEASE={release}`)"
-            )
-
     # -- deploy -------------------------------------------------------------------------------
     def deploy(self, release: str, options: Options, dry_run: bool, then_promote: bool) -> None:
         check_release(release)
@@ -79,7 +72,7 @@ class Cutover(Chores):
             raise ConfigError("choose --maintenance or --accept-incompatible, not both")
         then_promote = then_promote or options.maintenance  # --maintenance: the old guide's whole upgrade
         before = self.status()
-        self._require_image(release)
+        require_images(self.docker, [f"{self.env.image_prefix}/site:{release}"], release)
         if dry_run:
             idle = before.idle
             assert idle is not None

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from switcher.config import Environment
-from switcher.errors import ConfigError, NotFound, SwitcherError
-from switcher.runtime import Docker
+from switcher.errors import ConfigError, SwitcherError
+from switcher.runtime import Docker, require_images
 
 # The images a release runs on a cluster (base is only what the others are built on).
 RELEASE_IMAGES = ("site", "lb", "db", "memcached", "broker", "acme")
@@ -36,12 +36,7 @@ class Registry:
         """Push every image of `release`, each checked to be in the registry with the digest the
         push reported; (reference, digest) for each."""
         local = {name: local_reference(self.env, name, release) for name in RELEASE_IMAGES}
-        absent = [name for name, reference in local.items() if not self.docker.image_exists(reference)]
-        if absent:
-            raise NotFound(
-                f"release not built: missing image {local_reference(self.env, absent[0], release)} "
-                f"(run `make build RELEASE={release}`)"
-            )
+        require_images(self.docker, list(local.values()), release)
         pushed = []
         for name in RELEASE_IMAGES:
             remote = remote_reference(self.env, name, release)

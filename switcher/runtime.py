@@ -19,7 +19,7 @@ import docker.errors
 import requests
 
 from switcher.config import PROJECT_LABEL, RELEASE_LABEL, SERVICE_LABEL
-from switcher.errors import DockerUnavailable, SwitcherError
+from switcher.errors import DockerUnavailable, NotFound, SwitcherError
 
 # Created, never started containers (the lock, the store) are made from this empty image.
 MARKER_IMAGE = "switcher-marker:empty"
@@ -385,3 +385,11 @@ class _ChunkReader(io.RawIOBase):
         size = min(len(target), len(self.buffer))
         target[:size], self.buffer = self.buffer[:size], self.buffer[size:]
         return size
+
+
+def require_images(docker: Docker, references: list[str], release: str = "…") -> None:
+    """NotFound naming the images that are not on this engine (up, deploy and push start nothing
+    without them)."""
+    missing = [reference for reference in dict.fromkeys(references) if not docker.image_exists(reference)]
+    if missing:
+        raise NotFound(f"release not built: missing image {', '.join(missing)} (run `make build RELEASE={release}`)")

@@ -16,10 +16,10 @@ from switcher.compose import Compose, Releases, compose_variables
 from switcher.config import COLORS, CRON_STOPPED_FLAG, LIVE_FLAG_NAME, Environment, Paths, split_list
 from switcher.credentials import GENERATED, ensure_credentials
 from switcher.drift import differences
-from switcher.errors import NotFound, Refused, SwitcherError, Unhealthy
+from switcher.errors import Refused, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
-from switcher.runtime import ContainerInfo, Docker
-from switcher.state import PROCESS_SERVICES, StackStatus, by_service, read_green_flag, read_status
+from switcher.runtime import ContainerInfo, Docker, require_images
+from switcher.state import PROCESS_SERVICES, StackStatus, by_service, lb_container, read_green_flag, read_status
 from switcher.store import EnvironmentStore, import_local_state
 from switcher.tls import acme_ca_root_pem, ensure_tls, require_user_files
 
@@ -119,9 +119,7 @@ class Stack:
         records = {color: read_record(self.store, color) for color in COLORS}
         recorded = {color: record.last_ok for color, record in records.items() if record and record.last_ok}
         plan = plan_up(self.env, containers, green, requested, recorded)
-        missing = [image for image in plan.images if not self.docker.image_exists(image)]
-        if missing:
-            raise NotFound(f"release not built: missing image {', '.join(missing)} (run `make build RELEASE=…`)")
+        require_images(self.docker, list(plan.images))
         require_user_files(self.env)  # before anything is made
         for note in plan.notes:
             report(note)
@@ -170,18 +168,19 @@ class Stack:
             self.start_cron(plan.releases, credentials)
         return plan
 
-    def lb_running(self) -> bool:
-        lb = by_service(self.docker.project_containers(self.env.project)).get("lb")
-        return lb is not None and lb.state == "running"
+    def running_lb(self) -> str | None:
+        """The lb container's name when it runs."""
+        lb = lb_container(self.docker, self.docker.project_containers(self.env.project))
+        return lb.name if lb is not None else None
 
     def install_certificate(self) -> bool:
         """The running lb takes the stored certificate: lb-tls-install makes site.pem from it with
         one atomic rename; nginx loads that per handshake (no reload, no connection closed).
         False when no lb runs (it does so when it starts)."""
-        lb = by_service(self.docker.project_containers(self.env.project)).get("lb")
-        if lb is None or lb.state != "running":
+        lb = self.running_lb()
+        if lb is None:
             return False
-        code, output = self.docker.exec_output(lb.name, ["lb-tls-install"])
+        code, output = self.docker.exec_output(lb, ["lb-tls-install"])
         if code != 0:
             last = (output.strip().splitlines() or ["no output"])[-1]
             raise SwitcherError(f"the lb did not take the new certificate ({last[:200]}); it serves the one it had")
@@ -284,15 +283,13 @@ class Stack:
     def _one_off(
         self,
         releases: Releases,
-        service: str | None,
+        service: str,
         arguments: list[str],
         what: str,
         timeout: float,
-        stdin: bytes | None = None,
     ) -> str:
         compose = self.compose(releases, self.credentials())
-        args = ["run", "--rm", "--no-deps", "-T", *([service] if service else []), *arguments]
-        result = compose.run(args, check=False, timeout=timeout, stdin=stdin)
+        result = compose.run(["run", "--rm", "--no-deps", "-T", service, *arguments], check=False, timeout=timeout)
         if result.returncode != 0:
             raise SwitcherError(f"{what} failed: {_last_lines(result.output, 2)}")
         return result.output
@@ -303,10 +300,8 @@ class Stack:
         return compose.attach(["run", "--rm", "--no-deps", *([] if terminal else ["-T"]), "app-task", *command])
 
     def cron_stopped_by_operator(self) -> bool:
-        lb = by_service(self.docker.project_containers(self.env.project)).get("lb")
-        if lb is None or lb.state != "running":
-            return False
-        return self.docker.exec_status(lb.name, ["test", "-f", CRON_STOPPED_FLAG]) == 0
+        lb = self.running_lb()
+        return lb is not None and self.docker.exec_status(lb, ["test", "-f", CRON_STOPPED_FLAG]) == 0
 
     def processes(self, release: str) -> list[str]:
         """What the release's Procfile declares that runs beside cron (worker, beat): its image's

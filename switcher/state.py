@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from switcher.config import COLORS, LIVE_FLAG, LIVE_FLAG_DIR, LIVE_FLAG_NAME, Environment
+from switcher.config import COLORS, LIVE_FLAG_DIR, LIVE_FLAG_NAME, Environment
 from switcher.runtime import ContainerInfo, Docker
 
 SERVICES = ("lb", "db", "memcached", "cron")
@@ -110,10 +110,10 @@ def read_green_flag(docker: Docker, containers: list[ContainerInfo]) -> bool | N
     lb = lb_container(docker, containers)
     if lb is None:
         return None
-    code = docker.exec_status(lb.name, ["test", "-f", LIVE_FLAG])
-    if code not in (0, 1):
-        return None
-    return code == 0
+    from switcher.switch import LbContainer
+
+    live = LbContainer(docker, lb.name).live()
+    return None if live is None else live == "green"
 
 
 def read_status(env: Environment, docker: Docker, containers: list[ContainerInfo] | None = None) -> StackStatus:
