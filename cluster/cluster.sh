@@ -125,11 +125,13 @@ up() {
   local token
   token=$(node 1 swarm join-token -q worker)
   for k in 2 3; do node "$k" swarm join --token "$token" --advertise-addr "$net.1$k" "$net.11:2377" > /dev/null; done
-  # Where the stack's services go: the db on node 1 (its volume stays there), an lb on every node.
+  # Where the stack's services go: the db on node 1 (its volume stays there), an lb on every node;
+  # switcher.engine: where switcher reaches the node's own engine (the lb's flag, the db's roles).
   for k in "${nodes[@]}"; do
     local id
     id=$(node "$k" info --format '{{.Swarm.NodeID}}')
     node 1 node update --label-add switcher.lb=true --label-add "switcher.node=n$k" \
+      --label-add "switcher.engine=$(node_sock "$k")" \
       $([ "$k" = 1 ] && echo --label-add switcher.db=true) "$id" > /dev/null
   done
   trap - ERR

@@ -10,6 +10,9 @@ import click
 import docker.errors
 
 from switcher import backups, history
+from switcher.cluster_cutover import ClusterCutover
+from switcher.cluster_stack import ClusterStack
+from switcher.cluster_status import cluster_lines
 from switcher.config import (
     COLORS,
     PROJECT_LABEL,
@@ -83,8 +86,8 @@ def _environment(env_name: str | None, swarm: bool = False) -> tuple[Paths, Envi
     env = load_environment(env_name or default_env_name(paths), paths)
     if env.engine == "swarm" and not swarm:
         raise ConfigError(
-            f"{env.name} has ENGINE=swarm: only `switcher push` works on a cluster yet "
-            "(its stack, deploy and promote are not built: issue #11)"
+            f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback and down work on a "
+            "cluster yet (this command is not built for it: issue #11)"
         )
     return paths, env
 
@@ -149,7 +152,11 @@ def _print_status(status: StackStatus, recent: list[dict] | None = None, schema:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(env_name: str | None, as_json: bool) -> None:
     """Show the live colour, each colour's release, state and health, and the URLs."""
-    paths, env = _environment(env_name)
+    paths, env = _environment(env_name, swarm=True)
+    if env.engine == "swarm":
+        cluster = ClusterStack(paths, env, _say).status()
+        click.echo(json.dumps(cluster.to_json(), indent=2) if as_json else "\n".join(cluster_lines(cluster)))
+        return
     docker = Docker()
     overview = read_overview(env, docker, Cutover(paths, env, docker, _say))
     result, holder, schema, tls = overview.stack, overview.lock, overview.migrations, overview.tls
@@ -183,8 +190,11 @@ def up(env_name: str | None, release: str) -> None:
     Containers that already exist keep their release: changing a colour's release is
     `switcher deploy`'s job. `make up` runs this after building what is missing.
     """
-    paths, env = _environment(env_name)
+    paths, env = _environment(env_name, swarm=True)
     check_release(release)
+    if env.engine == "swarm":
+        click.echo("\n".join(cluster_lines(ClusterStack(paths, env, _say).up(release))))
+        return
     docker = Docker()
     result = Stack(paths, env, docker, EnvironmentStore(docker, env.project), _say).up(release)
     if env.tls_mode == "acme":  # the self-signed stand-in serves until the CA's certificate comes
@@ -206,12 +216,17 @@ def down(env_name: str | None, volumes: bool, yes: bool) -> None:
     Takes the environment's lock, so it refuses while a deploy, promote or other change runs.
     --volumes deletes every piece of the environment's data and asks first (or takes --yes).
     """
-    paths, env = _environment(env_name)
+    paths, env = _environment(env_name, swarm=True)
     if volumes and not yes and not sys.stdin.isatty():
         raise Refused(
             f"`down --volumes` deletes the database, uploads, state, credentials and history of {env.name}; "
             "add --yes to confirm"
         )
+    if env.engine == "swarm":
+        if volumes and not yes and not click.confirm(f"Delete the data of {env.name} on every node?", err=True):
+            raise Refused("nothing was deleted")
+        ClusterStack(paths, env, _say).down(volumes)
+        return
     docker = Docker()
     if volumes and not yes:
         names = sorted(
@@ -247,6 +262,14 @@ def mutation_options(function: Any) -> Any:
 
 def _cutover(env_name: str | None) -> Cutover:
     paths, env = _environment(env_name)
+    return Cutover(paths, env, Docker(), _say)
+
+
+def _switch_cutover(env_name: str | None) -> Cutover | ClusterCutover:
+    """deploy, promote, rollback: on one engine (compose) or on a Swarm."""
+    paths, env = _environment(env_name, swarm=True)
+    if env.engine == "swarm":
+        return ClusterCutover(ClusterStack(paths, env, _say))
     return Cutover(paths, env, Docker(), _say)
 
 
@@ -293,7 +316,7 @@ def deploy(
         maintenance=maintenance,
         accept_incompatible=accept_incompatible,
     )
-    _cutover(env_name).deploy(release, options, dry_run=dry_run, then_promote=then_promote)
+    _switch_cutover(env_name).deploy(release, options, dry_run=dry_run, then_promote=then_promote)
 
 
 @cli.command()
@@ -310,7 +333,7 @@ def promote(
     fails) and drains the old colour, which stays warm for an instant rollback.
     """
     options = Options(drain_timeout=drain_timeout, health_timeout=health_timeout, stop_old=stop_old)
-    _cutover(env_name).promote(color, options, dry_run=dry_run)
+    _switch_cutover(env_name).promote(color, options, dry_run=dry_run)
 
 
 @cli.command()
@@ -318,7 +341,7 @@ def promote(
 def rollback(env_name: str | None, dry_run: bool, drain_timeout: float, health_timeout: float) -> None:
     """Promote the other colour back: instant when it is still warm, else started again first."""
     options = Options(drain_timeout=drain_timeout, health_timeout=health_timeout)
-    _cutover(env_name).rollback(options, dry_run=dry_run)
+    _switch_cutover(env_name).rollback(options, dry_run=dry_run)
 
 
 @cli.group()

@@ -85,10 +85,11 @@ DEFAULTS: dict[str, str] = {
     # Where the stack runs: compose (one Docker engine, the default) or swarm (a Docker Swarm
     # cluster: SWARM_MANAGER, a Docker endpoint or context name of a manager, and REGISTRY,
     # host[:port] of the registry its nodes pull releases from; `switcher push` fills it).
-    # ENGINE=swarm: only `switcher push` is built yet (issue #11).
+    # ENGINE=swarm: `switcher push`, `up`, `status` and `down` are built (docs/cluster.md).
     "ENGINE": "compose",
     "SWARM_MANAGER": "",
     "REGISTRY": "",
+    "APP_REPLICAS": "2",  # ENGINE=swarm: tasks of each colour, spread over the nodes
     # Requests that change state (POST, PUT, PATCH, DELETE) per second per client address; a
     # burst of twice as many is allowed, beyond that the lb answers 429.
     "WRITE_RATE_LIMIT": "10",
@@ -357,6 +358,7 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         "WRITE_RATE_LIMIT",
         "APP_MEMORY_MB",
         "DB_MEMORY_MB",
+        "APP_REPLICAS",
     ):
         if not (settings[key].isascii() and settings[key].isdigit()) or int(settings[key]) < 1:
             raise ConfigError(f"{source}: {key}={settings[key]!r} must be a positive whole number")
@@ -439,6 +441,10 @@ def _check_engine(settings: dict[str, str], source: str) -> None:
     ):
         if not pattern.fullmatch(settings[key]):
             raise ConfigError(f"{source}: ENGINE=swarm needs {key}: {settings[key][:100]!r} is not {shape}")
+    if settings["TLS_MODE"] == "acme":
+        raise ConfigError(f"{source}: TLS_MODE=acme is not built for ENGINE=swarm yet (selfsigned or files)")
+    if int(settings["APP_REPLICAS"]) > 50:  # a whole number by now
+        raise ConfigError(f"{source}: APP_REPLICAS={settings['APP_REPLICAS']} is more than 50")
 
 
 def _check_acme(settings: dict[str, str], hosts: list[str], source: str) -> None:

@@ -66,9 +66,14 @@ def _short(error: Exception) -> str:
 class Docker:
     """A connected Docker client, checked with a ping so later calls fail only for real."""
 
-    def __init__(self, timeout: int = 30) -> None:
-        with _docker_errors("connecting"):
-            self.client = docker.from_env(timeout=timeout)
+    def __init__(self, timeout: int = 30, base_url: str | None = None) -> None:
+        """This machine's engine (DOCKER_HOST), or the one at `base_url` (a cluster's node)."""
+        with _docker_errors("connecting" + (f" to {base_url}" if base_url else "")):
+            if base_url is None:
+                self.client = docker.from_env(timeout=timeout)
+            else:
+                ssh = base_url.startswith("ssh://")
+                self.client = docker.DockerClient(base_url=base_url, timeout=timeout, use_ssh_client=ssh)
             self.client.ping()
 
     def image_exists(self, reference: str) -> bool:

@@ -32,19 +32,20 @@ class LoadBalancer(Protocol):
 
 
 class LbContainer:
-    """The lb container of a single engine: its flag file, flipped and read with docker exec."""
+    """An lb container (of one engine, or a cluster's lb task through its node's engine): its
+    flag file, flipped and read with docker exec."""
 
-    def __init__(self, docker: Docker, container: str) -> None:
-        self.docker, self.name = docker, container
+    def __init__(self, docker: Docker, container: str, name: str | None = None) -> None:
+        self.docker, self.container, self.name = docker, container, name or container
 
     def set_live(self, color: str) -> None:
         command = f"touch {LIVE_FLAG}" if color == "green" else f"rm -f {LIVE_FLAG}"
-        code, output = self.docker.exec_output(self.name, ["sh", "-c", command])
+        code, output = self.docker.exec_output(self.container, ["sh", "-c", command])
         if code != 0:
             raise SwitcherError(f"could not switch {self.name} to {color}: {output.strip()[:200]}")
 
     def live(self) -> str | None:
-        code = self.docker.exec_status(self.name, ["test", "-f", LIVE_FLAG])
+        code = self.docker.exec_status(self.container, ["test", "-f", LIVE_FLAG])
         return {0: "green", 1: "blue"}.get(code)
 
 

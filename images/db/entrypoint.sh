@@ -6,11 +6,19 @@
 #   volume that only the site's containers mount;
 # - the superuser postgres only by peer authentication, i.e. only processes of this image's
 #   postgres user (docker exec, or switcher's database commands); never by password;
+# - on a cluster (ENGINE=swarm) the site's tasks run on other nodes: DB_NETWORK (the stack's
+#   own overlay subnet, checked by switcher) turns on TCP for that subnet only, by password,
+#   never for postgres;
 # - every other role by password (scram-sha-256). `db-roles` (run by switcher up) keeps the
 #   site's role a non-superuser that owns its database, and sets both passwords (they are
 #   never in this container's environment, so rotating one changes no container).
 set -eu
-: "${POSTGRES_USER:?}" "${POSTGRES_DB:?}"
+: "${POSTGRES_USER:?}" "${POSTGRES_DB:?}" "${DB_NETWORK:=}"
+case "$DB_NETWORK" in
+  "") listen="''" ;;
+  *[!0-9./]*) echo "db: DB_NETWORK must be an IPv4 network (a.b.c.d/n), not $DB_NETWORK" >&2; exit 2 ;;
+  *) listen="'*'" ;;
+esac
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   initdb --username=postgres --encoding=UTF8 --locale=C.UTF-8 --auth-local=peer \
     --auth-host=reject -D "$PGDATA" >/dev/null
@@ -24,9 +32,9 @@ SQL
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   echo "db: initialised a UTF-8 cluster with database $POSTGRES_DB"
 fi
-cat > "$PGDATA/switcher.conf" <<'CONF'
+cat > "$PGDATA/switcher.conf" <<CONF
 # Written by the db image's entrypoint at every start; later lines of postgresql.conf lose.
-listen_addresses = ''
+listen_addresses = $listen
 unix_socket_directories = '/run/postgresql'
 unix_socket_permissions = 0777
 password_encryption = scram-sha-256
@@ -41,4 +49,8 @@ cat > "$PGDATA/pg_hba.conf" <<'HBA'
 local   all       postgres  peer
 local   all       all       scram-sha-256
 HBA
+if [ -n "$DB_NETWORK" ]; then
+  printf 'host    all       postgres  0.0.0.0/0  reject\nhost    all       all       %s  scram-sha-256\n' \
+    "$DB_NETWORK" >> "$PGDATA/pg_hba.conf"
+fi
 exec "$@"

@@ -17,8 +17,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
-from .stackenv import ROOT, StackEnv, ok
+from .load import Load
+from .stackenv import ROOT, StackEnv, derived_release, ok, remove_release
 
 pytestmark = pytest.mark.integration
 CLUSTER = ROOT / "cluster" / "cluster.sh"
@@ -129,14 +131,107 @@ def test_three_engines_as_one_swarm_with_a_registry(cluster, release, client, tm
             assert time.monotonic() < deadline, f"only {answered} answered: {tasks}"
             time.sleep(1)
 
-    # Refusals in one line: other commands on ENGINE=swarm, a release that is not built, push on one engine.
-    deploy = env.switcher("deploy", release, "--env", env.name)
-    assert deploy.returncode == 3 and "only `switcher push` works on a cluster yet" in deploy.stderr
+    # Refusals in one line: commands not built for ENGINE=swarm, a release that is not built, push on one engine.
+    refused = env.switcher("maintenance", "on", "--env", env.name)
+    assert refused.returncode == 3 and "this command is not built for it" in refused.stderr
     absent = env.switcher("push", "no-such-release", "--env", env.name)
     assert absent.returncode == 5 and "release not built" in absent.stderr and "Traceback" not in absent.stderr
     single = StackEnv.create(tmp_path / "single", release, client)
     refused = single.switcher("push", release, "--env", single.name)
     assert refused.returncode == 3 and "its images need no registry" in refused.stderr
+
+
+def swarm_env(tmp_path: Path, release: str, client, name: str, net: str) -> StackEnv:
+    hosts = ",".join(["localhost", "127.0.0.1", *(f"{net}.1{k}" for k in (1, 2, 3))])
+    return StackEnv.create(
+        tmp_path, release, client, ENGINE="swarm", SWARM_MANAGER=f"unix:///run/switcher-cluster/{name}/n1.sock",
+        REGISTRY=f"{net}.1:5000", SITE_HOSTS=hosts, APP_REPLICAS="2",
+    )  # fmt: skip
+
+
+def node_volumes(name: str, project: str) -> list[str]:
+    return [v for k in (1, 2, 3) for v in node(name, k, "volume", "ls", "-q").stdout.split() if v.startswith(project)]
+
+
+class ClusterLoad:
+    """The same bounded load on every node's lb at once."""
+
+    def __init__(self, net: str, port: str, keepalive: bool, per_node: int = 6) -> None:
+        self.loads = [
+            Load(f"https://{net}.1{k}:{port}/healthz", False, per_node, keepalive, max_seconds=240) for k in (1, 2, 3)
+        ]
+
+    def __enter__(self) -> ClusterLoad:
+        for load in self.loads:
+            load.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for load in self.loads:
+            load.__exit__(*exc_info)
+
+    @property
+    def answers(self):
+        return [answer for load in self.loads for answer in load.answers]
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # the nodes' lbs, by address
+def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, release, client, tmp_path):
+    """`switcher up` runs the stack as Swarm services; deploy --promote and rollback switch every
+    node's lb at once under load, with no failed request; status reads every lb; down leaves
+    nothing on any node."""
+    name, net = cluster
+    env = swarm_env(tmp_path, release, client, name, net)
+    port = env.settings["HTTPS_PORT"]
+    newer = derived_release(client, release, f"{release}-cl2")
+    try:
+        for image in ("lb", "db", "memcached", "broker", "acme"):
+            client.images.get(f"switcher/{image}:{release}").tag(f"switcher/{image}", newer)
+        ok(env.switcher("push", release, "--env", env.name, timeout=900))
+
+        # A release the registry lacks is refused before anything is made.
+        absent = env.switcher("up", "--release", "nowhere-1", "--env", env.name)
+        assert absent.returncode == 8 and "is not in the registry" in absent.stderr, absent.stderr
+        assert "Traceback" not in absent.stderr
+        assert node(name, 1, "service", "ls", "-q").stdout == ""
+
+        ok(env.switcher("up", "--release", release, "--env", env.name, timeout=900))
+        status = env.status()
+        assert [n["state"] for n in status["nodes"]] == ["ready"] * 3
+        assert status["live"] == "blue" and [lb["live"] for lb in status["lbs"]] == ["blue"] * 3
+        blue = status["services"]["app-blue"]
+        assert blue["replicas"] == 2 and [t["state"] for t in blue["tasks"]] == ["running"] * 2
+        assert len({t["node"] for t in blue["tasks"]}) == 2, "the colour's tasks are spread over the nodes"
+        for k in (1, 2, 3):
+            page = requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10)
+            assert page.status_code == 200 and page.headers["X-Release"] == release
+
+        # deploy --promote under keep-alive load, rollback under new-connection load.
+        ok(env.switcher("push", newer, "--env", env.name, timeout=900))
+        steps = ((True, ("deploy", newer, "--promote"), newer), (False, ("rollback",), release))
+        for keepalive, command, expected in steps:
+            with ClusterLoad(net, port, keepalive) as load:
+                time.sleep(1)
+                ok(env.switcher(*command, "--env", env.name, timeout=900))
+                done = time.monotonic()
+                time.sleep(2)
+            failed = [a for a in load.answers if a.status != 200]
+            print(f"{command[0]}: {len(load.answers)} requests, {len(failed)} failed")
+            assert all(len(each.answers) > 20 for each in load.loads), "every node's lb was under load"
+            assert not failed, f"{command}: {len(failed)} failed of {len(load.answers)}: {failed[:3]}"
+            after = {a.release for a in load.answers if a.started > done}
+            assert after == {expected}, f"{command}: answers after it returned came from {after}"
+            status = env.status()
+            assert [lb["live"] for lb in status["lbs"]] == [status["live"]] * 3
+            assert status["services"]["cron"]["tasks"][0]["release"] == expected
+
+        ok(env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600))
+        assert node(name, 1, "service", "ls", "-q").stdout == ""
+        assert node_volumes(name, env.project) == []
+        assert node(name, 1, "secret", "ls", "-q").stdout == ""
+    finally:
+        env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600)
+        remove_release(client, newer)
 
 
 def test_down_after_its_engines_were_killed_leaves_nothing(release):

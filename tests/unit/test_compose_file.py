@@ -12,6 +12,10 @@ STACK = "\n".join(
     line for line in (ROOT / "compose" / "stack.yml").read_text().splitlines() if not line.lstrip().startswith("#")
 )
 TEMPLATE = (ROOT / "nginx" / "templates" / "site.conf.template").read_text()
+LB_ENTRYPOINT = (ROOT / "nginx" / "docker-entrypoint.sh").read_text()
+SWARM = "\n".join(
+    line for line in (ROOT / "compose" / "swarm.yml").read_text().splitlines() if not line.lstrip().startswith("#")
+)
 
 
 def test_every_required_compose_variable_is_provided(paths):
@@ -52,7 +56,33 @@ def test_published_ports_are_on_the_bind_address_or_loopback():
 def test_nginx_reads_the_flag_switcher_reads():
     assert f"if (-f {LIVE_FLAG})" in TEMPLATE
     for color in COLORS:
-        assert f"upstream app_{color} " in TEMPLATE
+        assert f"upstream app_{color} " in LB_ENTRYPOINT  # one engine: the colours' fixed addresses
+        assert f"    {color if color == 'green' else 'default'} " in LB_ENTRYPOINT
+    assert "resolver 127.0.0.11" in LB_ENTRYPOINT  # a cluster: the colours' tasks through Docker's DNS
+
+
+def test_every_variable_of_the_swarm_stack_is_provided(paths):
+    env = validate("x", {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000"}, "f", paths.root)
+    variables = compose_variables(env, Releases("r1", "r2", "r0"), {key: "s" for key in GENERATED})
+    variables.update(TLS_CERT_SECRET="c", TLS_KEY_SECRET="k", CRON_REPLICAS="1")  # ClusterStack.variables
+    used = set(re.findall(r"\$\{([A-Z_]+)(?::\?|\}|:-)", SWARM))
+    assert {"REGISTRY", "APP_REPLICAS", "SUBNET"} <= used
+    assert sorted(used - set(variables)) == []
+
+
+def test_the_swarm_stack_publishes_only_the_lb_and_drops_capabilities():
+    import yaml
+
+    stack = yaml.safe_load((ROOT / "compose" / "swarm.yml").read_text())
+    for name, service in stack["services"].items():
+        assert service.get("cap_drop") == ["ALL"] and service.get("read_only") is True, name
+        assert service["deploy"]["endpoint_mode"] == "dnsrr", f"{name}: no virtual IP (no IPVS needed)"
+        assert service["image"].startswith("${REGISTRY:?}/"), name
+        assert ("ports" in service) == (name == "lb"), name
+    assert {port["mode"] for port in stack["services"]["lb"]["ports"]} == {"host"}
+    assert stack["services"]["lb"]["deploy"]["mode"] == "global"
+    assert stack["services"]["db"]["deploy"]["placement"]["constraints"] == ["node.labels.switcher.db == true"]
+    assert stack["services"]["db"]["environment"]["DB_NETWORK"] == "${SUBNET:?}"
 
 
 def services() -> dict:

@@ -1,0 +1,235 @@
+"""The named steps of `switcher up`, `status` and `down` for an ENGINE=swarm environment.
+
+The stack is compose/swarm.yml, deployed with `docker stack deploy` on SWARM_MANAGER; the
+environment's store (credentials, certificate, history) and its lock live on the manager's
+engine, as they live on the one engine of a compose environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from switcher import history
+from switcher.cluster_status import ClusterStatus, LbView
+from switcher.compose import Releases, compose_variables
+from switcher.config import Environment, Paths
+from switcher.credentials import ensure_credentials
+from switcher.errors import Refused, SwitcherError, Unhealthy
+from switcher.lock import EnvironmentLock
+from switcher.registry import remote_reference
+from switcher.store import EnvironmentStore
+from switcher.swarm import Node, Swarm, Task
+from switcher.switch import LbContainer
+from switcher.tls import ensure_tls
+
+Report = Callable[[str], None]
+LB_CONSTRAINT = "node.labels.switcher.lb == true"
+INFRA = ("db", "memcached", "lb")
+
+
+def secret_name(project: str, what: str, content: bytes) -> str:
+    """Swarm secrets never change: a new certificate is a new secret, named by its hash."""
+    return f"{project}_{what}-{hashlib.sha256(content).hexdigest()[:16]}"
+
+
+class ClusterStack:
+    """One environment's stack on a Swarm."""
+
+    def __init__(self, paths: Paths, env: Environment, report: Report) -> None:
+        self.paths, self.env, self.report = paths, env, report
+        self.swarm = Swarm(env)
+        self.store = EnvironmentStore(self.swarm.manager, env.project)
+
+    # -- up --------------------------------------------------------------------------------
+    def up(self, requested: str) -> ClusterStatus:
+        started = time.monotonic()
+        with EnvironmentLock(self.swarm.manager, self.env.project, "up", self.report):
+            try:
+                releases = self._up(requested)
+            except SwitcherError as error:
+                if self.store.exists():
+                    history.record(
+                        self.store, self.env.name, "up", started, "failed", release=requested, error=str(error)
+                    )
+                raise
+            history.record(self.store, self.env.name, "up", started, "ok", release=releases.blue, requested=requested)
+        return self.status()
+
+    def _up(self, requested: str) -> Releases:
+        existing = self.swarm.services()
+        releases = plan_releases(existing, requested)
+        self.require_in_registry(releases)
+        self.store.ensure()
+        credentials = ensure_credentials(self.store, self.env.name)
+        ensure_tls(self.env, self.store, self.report)
+        variables = self.variables(releases, credentials)
+        new = "app-blue" not in existing
+        if new:
+            self.report("deploying db, memcached and lb (no app tasks until the database is ready)")
+            self.swarm.deploy(self.paths, {**variables, "APP_REPLICAS": "0", "CRON_REPLICAS": "0"})
+        timeout = float(self.env.settings["HEALTH_TIMEOUT"])
+        self.report("waiting for db, memcached and every lb node")
+        self.swarm.wait_running(list(INFRA), timeout + 120)  # the first pull of each image on each node
+        self.apply_roles(credentials)
+        live = releases.blue  # `up` never changes colour; promote on a cluster is not built yet
+        self.report(f"migrating the database with release {live}")
+        self.job("migrate", live, ["python3", "manage.py", "migrate", "--noinput"])
+        for release in dict.fromkeys([releases.blue, releases.green]):
+            self.publish(release)
+        self.report(f"deploying app-blue and app-green ({self.env.settings['APP_REPLICAS']} tasks each) and cron")
+        self.swarm.deploy(self.paths, variables)
+        self.swarm.wait_running(["app-blue", "app-green", "cron", *INFRA], timeout)
+        self.swarm.prune_secrets(keep={variables["TLS_CERT_SECRET"], variables["TLS_KEY_SECRET"]})
+        return releases
+
+    def require_in_registry(self, releases: Releases) -> None:
+        """Every image the stack will run is in REGISTRY (`switcher push` put it there)."""
+        wanted = {("site", releases.blue), ("site", releases.green), ("site", releases.cron or releases.blue)}
+        wanted |= {(name, releases.stack) for name in ("lb", "db", "memcached")}
+        for name, release in sorted(wanted):
+            remote = remote_reference(self.env, name, release)
+            if self.swarm.manager.registry_digest(remote) is None:
+                raise Refused(
+                    f"release {release} is not in the registry ({remote} is missing): "
+                    f"`switcher push {release} --env {self.env.name}` first; nothing was changed"
+                )
+
+    def variables(self, releases: Releases, credentials: dict[str, str]) -> dict[str, str]:
+        variables = compose_variables(self.env, releases, credentials)
+        cert, key = self.store.read_certificate(), self.store.read_key()
+        if cert is None or key is None:
+            raise SwitcherError("the environment's store has no certificate and key")
+        names = {}
+        for what, content in (("tls-cert", cert), ("tls-key", key)):
+            names[what] = secret_name(self.env.project, what, content)
+            self.swarm.ensure_secret(names[what], content)
+        variables.update(TLS_CERT_SECRET=names["tls-cert"], TLS_KEY_SECRET=names["tls-key"], CRON_REPLICAS="1")
+        return variables
+
+    def apply_roles(self, credentials: dict[str, str]) -> None:
+        """Both passwords and the site's role, set by `db-roles` in the db task (its node's engine)."""
+        task, engine = self.task_engine("db")
+        passwords = f"{credentials['DB_PASSWORD']}\n{credentials['DB_SUPERUSER_PASSWORD']}\n".encode()
+        code, output = engine.exec_with_input(task.container_id, ["db-roles"], passwords)
+        if code != 0:
+            last = [line for line in output.strip().splitlines() if line.strip()][-2:]
+            raise SwitcherError(f"setting the database roles failed: {' | '.join(last)}")
+
+    def publish(self, release: str) -> None:
+        """The release's static files and maintenance page into every lb node's volumes (a
+        global job on the lb nodes; files already there are kept)."""
+        self.report(f"publishing static files and maintenance page of release {release} on every lb node")
+        self.job(
+            "publish",
+            release,
+            ["publish-assets", "/srv/static", "/srv/maintenance"],
+            user="0",
+            global_job=True,
+            extra_mounts=["static:/srv/static", "maintenance:/srv/maintenance"],
+            constraints=[LB_CONSTRAINT],
+        )
+
+    def credentials(self) -> dict[str, str]:
+        return ensure_credentials(self.store, self.env.name, create=False)
+
+    def task_engine(self, service: str):
+        running = [task for task in self.swarm.tasks(service) if task.state == "running" and task.container_id]
+        if not running:
+            raise Unhealthy(f"no {service} task runs")
+        nodes = {node.id: node for node in self.swarm.nodes()}
+        return running[0], self.swarm.engine(nodes[running[0].node_id])
+
+    def job(self, name: str, release: str, command: list[str], **options) -> str:
+        image = remote_reference(self.env, "site", release)
+        ok, output = self.swarm.run_job(name, "app-blue", image, command, timeout=1800, **options)
+        if not ok:
+            last = [line for line in output.strip().splitlines() if line.strip()][-3:]
+            raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {' | '.join(last)[:400]}")
+        return output
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self) -> ClusterStatus:
+        nodes = self.swarm.nodes()
+        by_id = {node.id: node for node in nodes}
+        services = self.swarm.services()
+        tasks: dict[str, list[tuple[str, str, str]]] = {name: [] for name in services}
+        found = self.swarm.tasks()
+        for task in found:
+            node = by_id.get(task.node_id)
+            tasks.setdefault(task.service, []).append((node.hostname if node else "?", task.state, task.release))
+        for entries in tasks.values():
+            entries.sort()
+        lbs = self.read_lbs(by_id, [task for task in found if task.service == "lb"])
+        notes = []
+        if len({lb.live for lb in lbs}) > 1:
+            notes.append(
+                "the lbs disagree on the live colour: " + ", ".join(f"{lb.node} {lb.live or 'unknown'}" for lb in lbs)
+            )
+        for node in nodes:
+            if node.state != "ready":
+                notes.append(f"node {node.hostname} is {node.state}: its tasks are rescheduled elsewhere")
+        return ClusterStatus(
+            env=self.env.name,
+            project=self.env.project,
+            nodes=nodes,
+            tasks=tasks,
+            replicas={name: info.replicas for name, info in services.items()},
+            lbs=lbs,
+            https_port=self.env.settings["HTTPS_PORT"],
+            notes=notes,
+        )
+
+    def read_lbs(self, nodes: dict[str, Node], tasks: list[Task]) -> list[LbView]:
+        """Every running lb task's live flag, read through its node's engine, side by side."""
+
+        def read(task: Task) -> LbView:
+            node = nodes.get(task.node_id)
+            if node is None:
+                return LbView("?", "", None)
+            try:
+                live = LbContainer(self.swarm.engine(node), task.container_id).live()
+            except SwitcherError:
+                live = None
+            return LbView(node.hostname, node.address, live)
+
+        running = [task for task in tasks if task.state == "running" and task.container_id]
+        if not running:
+            return []
+        with ThreadPoolExecutor(max_workers=min(len(running), 16)) as pool:
+            return sorted(pool.map(read, running), key=lambda lb: lb.node)
+
+    # -- down ------------------------------------------------------------------------------
+    def down(self, remove_volumes: bool) -> None:
+        started = time.monotonic()
+        with EnvironmentLock(self.swarm.manager, self.env.project, "down", self.report):
+            self.report(
+                f"removing stack {self.env.project}" + (" and its volumes on every node" if remove_volumes else "")
+            )
+            self.swarm.remove()
+            if remove_volumes:
+                removed = self.swarm.remove_volumes(self.swarm.nodes())
+                self.report(f"removed {len(removed)} volumes")
+                self.swarm.prune_secrets(keep=set())
+                self.store.remove()
+            else:
+                history.record(self.store, self.env.name, "down", started, "ok")
+
+
+def plan_releases(existing: dict, requested: str) -> Releases:
+    """Services that exist keep their release (changing it is deploy's job); new ones get the
+    requested one."""
+
+    def kept(name: str) -> str | None:
+        info = existing.get(name)
+        return info.release if info is not None else None
+
+    blue = kept("app-blue") or requested
+    return Releases(
+        blue=blue,
+        green=kept("app-green") or requested,
+        stack=kept("lb") or kept("db") or requested,
+        cron=kept("cron") or blue,
+    )

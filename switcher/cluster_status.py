@@ -1,0 +1,83 @@
+"""What `switcher status` shows of a cluster (pure: read by cluster_stack.py, printed by the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from switcher.swarm import Node
+
+
+@dataclass(frozen=True)
+class LbView:
+    node: str
+    address: str
+    live: str | None  # the colour its flag says; None: it could not be read
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    env: str
+    project: str
+    nodes: list[Node]
+    tasks: dict[str, list[tuple[str, str, str]]]  # service -> (node, state, release)
+    replicas: dict[str, int | None]
+    lbs: list[LbView]
+    https_port: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def live(self) -> str | None:
+        """The colour every lb routes to; None when none answers or they disagree."""
+        colors = {lb.live for lb in self.lbs}
+        return colors.pop() if len(colors) == 1 else None
+
+    def to_json(self) -> dict:
+        return {
+            "env": self.env,
+            "project": self.project,
+            "engine": "swarm",
+            "live": self.live,
+            "nodes": [
+                {
+                    "hostname": n.hostname,
+                    "role": n.role,
+                    "state": n.state,
+                    "availability": n.availability,
+                    "address": n.address,
+                }
+                for n in self.nodes
+            ],
+            "services": {
+                name: {
+                    "replicas": self.replicas.get(name),
+                    "tasks": [{"node": node, "state": state, "release": release} for node, state, release in tasks],
+                }
+                for name, tasks in self.tasks.items()
+            },
+            "lbs": [{"node": lb.node, "address": lb.address, "live": lb.live} for lb in self.lbs],
+            "notes": list(self.notes),
+        }
+
+
+def cluster_lines(status: ClusterStatus) -> list[str]:
+    """The cluster's status as text: nodes, where each service's tasks run, every lb's colour."""
+    out = [
+        f"environment  {status.env} (Swarm stack {status.project})",
+        f"live colour  {status.live or 'unknown'} (read from {len(status.lbs)} lb(s))",
+        "nodes",
+    ]
+    for node in status.nodes:
+        out.append(f"  {node.hostname:<16} {node.role:<8} {node.state:<8} {node.availability:<7} {node.address}")
+    out.append("services")
+    for name in sorted(status.tasks):
+        tasks = status.tasks[name]
+        wanted = status.replicas.get(name)
+        running = sum(1 for _, state, _ in tasks if state == "running")
+        count = f"{running}/{wanted}" if wanted is not None else f"{running} (global)"
+        where = ", ".join(f"{node} {state} {release}" for node, state, release in tasks) or "-"
+        out.append(f"  {name:<10} {count:<12} {where}")
+    out.append("lbs")
+    for lb in status.lbs:
+        out.append(f"  {lb.node:<16} live {lb.live or 'unknown':<8} https://{lb.address}:{status.https_port}/")
+    out.extend(f"note: {note}" for note in status.notes)
+    return out

@@ -1,0 +1,384 @@
+"""The Docker Swarm of an ENGINE=swarm environment, through its manager's API (SWARM_MANAGER)
+and, for what the Swarm API cannot do (exec in a task: the lbs' live flags, the db's roles),
+through each node's own engine, named by the node's `switcher.engine` label.
+
+Nothing here decides anything: the steps of `switcher up`/`status`/`down` on a cluster are in
+`cluster_stack.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import docker
+import docker.errors
+import docker.types
+
+from switcher.config import Environment, Paths
+from switcher.errors import ConfigError, SwitcherError, Unhealthy
+from switcher.runtime import Docker, _docker_errors, _short
+
+ENGINE_LABEL = "switcher.engine"  # a node's own Docker endpoint (unix://, tcp://, ssh://)
+STACK_LABEL = "com.docker.stack.namespace"
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    hostname: str
+    role: str  # manager or worker
+    state: str  # ready, down, unknown, disconnected
+    availability: str  # active, pause, drain
+    address: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    replicas: int | None  # None: global (one task per eligible node)
+    release: str
+
+
+@dataclass(frozen=True)
+class Task:
+    service: str  # without the stack's prefix: lb, app-blue, …
+    node_id: str
+    state: str  # Swarm's: running, starting, complete, failed, shutdown, …
+    desired: str
+    container_id: str
+    image: str
+    error: str = ""
+
+    @property
+    def release(self) -> str:
+        return self.image.split("@", 1)[0].rsplit(":", 1)[-1]
+
+
+def endpoint_url(value: str) -> str:
+    """A Docker endpoint URL from SWARM_MANAGER or a node's label (a context name is looked up)."""
+    if "://" in value:
+        return value
+    try:
+        context = docker.ContextAPI.get_context(value)
+    except docker.errors.DockerException as error:
+        raise ConfigError(f"Docker context {value!r}: {_short(error)}") from None
+    if context is None or not context.Host:
+        raise ConfigError(f"no Docker context named {value!r} (SWARM_MANAGER)")
+    return str(context.Host)
+
+
+class Swarm:
+    """One cluster: its manager's engine, and each node's engine when asked for."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env, self.project = env, env.project
+        self.url = endpoint_url(env.settings["SWARM_MANAGER"])
+        self.manager = Docker(base_url=self.url)
+        with _docker_errors("asking the manager"):
+            swarm = self.manager.client.info().get("Swarm") or {}
+        if not swarm.get("ControlAvailable"):
+            raise ConfigError(f"SWARM_MANAGER={env.settings['SWARM_MANAGER']} is not a Swarm manager")
+        self._engines: dict[str, Docker] = {}
+
+    # -- nodes ---------------------------------------------------------------------------
+    def nodes(self) -> list[Node]:
+        with _docker_errors("listing the nodes"):
+            found = self.manager.client.api.nodes()
+        return sorted((_node(raw) for raw in found), key=lambda node: node.hostname)
+
+    def engine(self, node: Node) -> Docker:
+        """The node's own engine (its `switcher.engine` label), connected once per command."""
+        if node.id not in self._engines:
+            url = node.labels.get(ENGINE_LABEL)
+            if not url:
+                raise SwitcherError(
+                    f"node {node.hostname} has no {ENGINE_LABEL} label: switcher reaches each node's engine "
+                    f"by it (`docker node update --label-add {ENGINE_LABEL}=ssh://user@host {node.hostname}`)"
+                )
+            self._engines[node.id] = Docker(base_url=endpoint_url(url), timeout=15)
+        return self._engines[node.id]
+
+    # -- the stack -----------------------------------------------------------------------
+    def deploy(self, paths: Paths, variables: Mapping[str, str]) -> None:
+        """`docker stack deploy` of compose/swarm.yml with `variables` in its environment (never
+        in its argv); returns once the manager took it, before the tasks run."""
+        target = ["--host", self.url]
+        command = ["docker", *target, "stack", "deploy", "--detach=true", "--prune", "--resolve-image", "never"]
+        command += ["--compose-file", str(paths.root / "compose" / "swarm.yml"), self.project]
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root")}
+        result = subprocess.run(
+            command, env={**environment, **variables}, capture_output=True, text=True, timeout=300, check=False
+        )
+        if result.returncode != 0:
+            last = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()][-2:]
+            raise SwitcherError(f"docker stack deploy failed: {' | '.join(last)[:400]}")
+
+    def remove(self) -> None:
+        """Remove the stack's services and network (volumes stay on their nodes)."""
+        with _docker_errors("removing the stack"):
+            for service in self._services():
+                service.remove()
+            for network in self.manager.client.networks.list(filters={"label": f"{STACK_LABEL}={self.project}"}):
+                _retry_removal(network.remove)
+
+    def _services(self) -> list:
+        with _docker_errors("listing services"):
+            return self.manager.client.services.list(filters={"label": f"{STACK_LABEL}={self.project}"})
+
+    def services(self) -> dict[str, ServiceInfo]:
+        """The stack's services by their name in swarm.yml."""
+        out = {}
+        for service in self._services():
+            spec = service.attrs["Spec"]
+            mode = spec.get("Mode", {})
+            image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+            out[service.name.removeprefix(f"{self.project}_")] = ServiceInfo(
+                replicas=mode["Replicated"].get("Replicas", 1) if "Replicated" in mode else None,
+                release=image.split("@", 1)[0].rsplit(":", 1)[-1],
+            )
+        return out
+
+    def tasks(self, service: str | None = None) -> list[Task]:
+        """The stack's tasks that are meant to run (desired state running)."""
+        filters = {"label": f"{STACK_LABEL}={self.project}", "desired-state": "running"}
+        if service is not None:
+            filters["service"] = f"{self.project}_{service}"
+        with _docker_errors("listing tasks"):
+            found = self.manager.client.api.tasks(filters=filters)
+        return [_task(raw, self._service_names()) for raw in found]
+
+    def _service_names(self) -> dict[str, str]:
+        if not hasattr(self, "_names"):
+            self._names = {service.id: service.name.removeprefix(f"{self.project}_") for service in self._services()}
+        return self._names
+
+    def wait_running(self, services: list[str], timeout: float) -> None:
+        """Until every task of `services` runs (healthy, where the image checks health): as many
+        as the service's replicas, or one per eligible node for a global service."""
+        deadline = time.monotonic() + timeout
+        self.__dict__.pop("_names", None)
+        while True:
+            lacking = self._lacking(services)
+            if not lacking:
+                return
+            if time.monotonic() > deadline:
+                raise Unhealthy(f"{lacking} after {timeout:.0f} s")
+            time.sleep(1)
+
+    def wait_release(self, service: str, release: str, timeout: float) -> None:
+        """Until `service` runs its replicas, every running task of `release` (a rolling update
+        has replaced the others); timeout 0: check once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            wanted = self.services().get(service)
+            running = [task for task in self.tasks(service) if task.state == "running"]
+            others = sorted({task.release for task in running if task.release != release})
+            count = sum(1 for task in running if task.release == release)
+            enough = wanted is not None and count >= (wanted.replicas or 1) and not others
+            if enough:
+                return
+            if time.monotonic() >= deadline:
+                also = f", and {len(running) - count} of {', '.join(others)}" if others else ""
+                raise Unhealthy(f"{service}: {count} of {wanted.replicas if wanted else '?'} tasks run {release}{also}")
+            time.sleep(1)
+
+    def _lacking(self, services: list[str]) -> str:
+        """What is not running yet of `services` (empty: all of it)."""
+        replicas = {name: info.replicas for name, info in self.services().items()}
+        for service in services:
+            tasks = self.tasks(service)
+            running = [task for task in tasks if task.state == "running"]
+            wanted = replicas.get(service)
+            if wanted is None:  # global: one per node that accepts it (what the manager made)
+                wanted = max(len(tasks), 1)
+            if len(running) < wanted:
+                errors = sorted({task.error for task in tasks if task.error})
+                why = f" ({errors[0][:200]})" if errors else ""
+                return f"{service}: {len(running)} of {wanted} tasks running{why}"
+        return ""
+
+    # -- one-off work --------------------------------------------------------------------
+    def run_job(
+        self,
+        name: str,
+        like: str,
+        image: str,
+        command: list[str],
+        timeout: float,
+        user: str | None = None,
+        global_job: bool = False,
+        extra_mounts: list[str] | None = None,
+        constraints: list[str] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> tuple[bool, str]:
+        """A job (a service whose tasks run once) made from service `like`'s task template,
+        with another image and command: replicated (one task) or global (one per node that
+        `like` may run on). (ok, its output)."""
+        with _docker_errors("running a job"):
+            spec = self.manager.client.services.get(f"{self.project}_{like}").attrs["Spec"]
+            template = dict(spec["TaskTemplate"])
+            container = dict(template["ContainerSpec"])
+            container.update(Image=image, Args=command)
+            container.pop("Command", None)
+            container.pop("Healthcheck", None)
+            container["Healthcheck"] = {"Test": ["NONE"]}
+            if user is not None:
+                container["User"] = user
+            if environment:  # never secrets: a service's spec is readable by every manager client
+                container["Env"] = [*container.get("Env", []), *(f"{k}={v}" for k, v in environment.items())]
+            if extra_mounts:
+                container["Mounts"] = [*container.get("Mounts", []), *map(_volume_mount(self.project), extra_mounts)]
+            template["ContainerSpec"] = container
+            template["RestartPolicy"] = {"Condition": "none"}
+            if constraints is not None:
+                template["Placement"] = {"Constraints": constraints}
+            if global_job:
+                mode = docker.types.ServiceMode("global-job")
+            else:
+                mode = docker.types.ServiceMode("replicated-job", replicas=1)
+                template.pop("Placement", None)
+            labels = {STACK_LABEL: self.project, "io.switcher.job": name}
+            service_name = f"{self.project}_job-{name}"
+            with _suppress_missing():
+                self.manager.client.api.remove_service(service_name)
+            created = self.manager.client.api.create_service(
+                template, name=service_name, labels=labels, mode=mode, networks=spec["TaskTemplate"].get("Networks")
+            )
+            service_id = created["ID"]
+            try:
+                return self._await_job(service_id, timeout)
+            finally:
+                self._remove_job(service_id)
+
+    def _await_job(self, service_id: str, timeout: float) -> tuple[bool, str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            tasks = self.manager.client.api.tasks(filters={"service": service_id})
+            states = [task["Status"]["State"] for task in tasks]
+            done = tasks and all(state in ("complete", "failed", "rejected", "shutdown") for state in states)
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        output = self._job_logs(service_id)
+        if not done:
+            return False, f"{output}\nstill running after {timeout:.0f} s"
+        failed = [task for task in tasks if task["Status"]["State"] != "complete"]
+        if failed:
+            output += "\n" + (failed[0]["Status"].get("Err") or failed[0]["Status"]["State"])
+        return not failed, output
+
+    def _remove_job(self, service_id: str) -> None:
+        """The job's service, and its tasks' containers, which Swarm keeps after a job ends
+        (they hold the volumes: `down --volumes` could not remove them)."""
+        tasks = self.manager.client.api.tasks(filters={"service": service_id})
+        with _suppress_missing():
+            self.manager.client.api.remove_service(service_id)
+        nodes = {node.id: node for node in self.nodes()}
+        for task in tasks:
+            container = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
+            node = nodes.get(task.get("NodeID", ""))
+            if container and node is not None:
+                with _suppress_missing():
+                    self.engine(node).client.api.remove_container(container, force=True)
+
+    def _job_logs(self, service_id: str) -> str:
+        try:
+            raw = self.manager.client.api.service_logs(service_id, stdout=True, stderr=True, follow=False)
+            # The SDK takes the stream's frames apart already.
+            return (raw if isinstance(raw, bytes) else b"".join(raw)).decode("utf-8", "replace")
+        except docker.errors.APIError:
+            return ""
+
+    # -- secrets -------------------------------------------------------------------------
+    def ensure_secret(self, name: str, data: bytes) -> None:
+        """A Swarm secret of that name (its content never changes: the name carries its hash)."""
+        with _docker_errors("creating a secret"):
+            if self.manager.client.secrets.list(filters={"name": name}):
+                return
+            self.manager.client.secrets.create(name=name, data=data, labels={STACK_LABEL: self.project})
+
+    def prune_secrets(self, keep: set[str]) -> None:
+        """The stack's secrets that are not in `keep` and no service uses any more."""
+        with _docker_errors("removing secrets"):
+            for secret in self.manager.client.secrets.list(filters={"label": f"{STACK_LABEL}={self.project}"}):
+                if secret.name not in keep:
+                    with _suppress_missing():
+                        secret.remove()
+
+    def remove_volumes(self, nodes: list[Node]) -> list[str]:
+        """The stack's volumes on every node (through each node's engine); what was removed."""
+        removed = []
+        for node in nodes:
+            client = self.engine(node).client
+            with _docker_errors(f"removing volumes on {node.hostname}"):
+                for volume in client.volumes.list(filters={"label": f"{STACK_LABEL}={self.project}"}):
+                    _retry_removal(volume.remove)
+                    removed.append(f"{node.hostname}:{volume.name}")
+        return removed
+
+
+def _node(raw: dict) -> Node:
+    spec, description, status = raw.get("Spec", {}), raw.get("Description", {}), raw.get("Status", {})
+    return Node(
+        id=raw["ID"],
+        # The switcher.node label when set (nodes of one machine share a host name), else the host's.
+        hostname=(spec.get("Labels") or {}).get("switcher.node") or description.get("Hostname", raw["ID"][:12]),
+        role=spec.get("Role", "?"),
+        state=status.get("State", "unknown"),
+        availability=spec.get("Availability", "?"),
+        address=status.get("Addr", ""),
+        labels=dict(spec.get("Labels") or {}),
+    )
+
+
+def _task(raw: dict, names: dict[str, str]) -> Task:
+    status = raw.get("Status", {})
+    container = status.get("ContainerStatus", {})
+    return Task(
+        service=names.get(raw.get("ServiceID", ""), "?"),
+        node_id=raw.get("NodeID", ""),
+        state=status.get("State", "?"),
+        desired=raw.get("DesiredState", "?"),
+        container_id=container.get("ContainerID", ""),
+        image=raw.get("Spec", {}).get("ContainerSpec", {}).get("Image", ""),
+        error=status.get("Err", ""),
+    )
+
+
+def _volume_mount(project: str):
+    def mount(spec: str) -> dict:
+        volume, target = spec.split(":", 1)
+        return {
+            "Type": "volume",
+            "Source": f"{project}_{volume}",
+            "Target": target,
+            "VolumeOptions": {"Labels": {STACK_LABEL: project}},
+        }
+
+    return mount
+
+
+class _suppress_missing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, trace) -> bool:
+        return isinstance(error, docker.errors.NotFound)
+
+
+def _retry_removal(remove, attempts: int = 90) -> None:
+    """A network or volume is in use for a moment after its tasks stopped: try again."""
+    for attempt in range(attempts):
+        try:
+            remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1)

@@ -1,0 +1,79 @@
+"""The pure parts of the cluster's commands: which release each service keeps, secret names,
+the named steps, and what status says of nodes, tasks and lbs."""
+
+import pytest
+
+from switcher.cluster_cutover import cluster_deploy_plan, cluster_promote_plan
+from switcher.cluster_stack import plan_releases, secret_name
+from switcher.cluster_status import ClusterStatus, LbView, cluster_lines
+from switcher.config import validate
+from switcher.errors import ConfigError
+from switcher.swarm import Node, ServiceInfo, Task
+
+SWARM = {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000"}
+
+
+def test_existing_services_keep_their_release_new_ones_get_the_requested():
+    assert plan_releases({}, "r2") == plan_releases({}, "r2")
+    fresh = plan_releases({}, "r2")
+    assert (fresh.blue, fresh.green, fresh.stack, fresh.cron) == ("r2", "r2", "r2", "r2")
+    existing = {"app-blue": ServiceInfo(2, "r1"), "app-green": ServiceInfo(2, "r0"), "lb": ServiceInfo(None, "r0")}
+    kept = plan_releases(existing, "r2")
+    assert (kept.blue, kept.green, kept.stack, kept.cron) == ("r1", "r0", "r0", "r1")
+
+
+def test_secret_names_follow_the_content():
+    one, same, other = (
+        secret_name("p", "tls-key", b"a"),
+        secret_name("p", "tls-key", b"a"),
+        secret_name("p", "tls-key", b"b"),
+    )
+    assert one == same != other and one.startswith("p_tls-key-") and len(one) == len("p_tls-key-") + 16
+
+
+def test_the_named_steps_of_deploy_and_promote():
+    assert [s.name for s in cluster_deploy_plan("green", "r2")] == [
+        "check-release", "check-migrations", "backup", "migrate", "publish", "update", "wait-healthy",
+    ]  # fmt: skip
+    assert [s.name for s in cluster_promote_plan("green", "blue", "r2", False)] == ["gate", "switch", "verify", "cron"]
+    assert [s.name for s in cluster_promote_plan("green", "blue", "r2", True)] == ["verify", "cron"]
+
+
+def status(*lives: str | None) -> ClusterStatus:
+    nodes = [Node(f"id{k}", f"n{k}", "worker", "ready", "active", f"10.0.0.1{k}") for k in (1, 2, 3)]
+    return ClusterStatus(
+        env="e",
+        project="p",
+        nodes=nodes,
+        tasks={"app-blue": [("n1", "running", "r1"), ("n2", "running", "r1")], "lb": [("n1", "running", "r0")]},
+        replicas={"app-blue": 2, "lb": None},
+        lbs=[LbView(f"n{k}", f"10.0.0.1{k}", live) for k, live in enumerate(lives, start=1)],
+        https_port="8443",
+    )
+
+
+def test_the_live_colour_is_the_one_every_lb_agrees_on():
+    assert status("green", "green", "green").live == "green"
+    assert status("green", "blue", "green").live is None
+    assert status("green", None).live is None
+    assert status().live is None
+    text = "\n".join(cluster_lines(status("blue", "blue", "blue")))
+    assert "app-blue   2/2" in text and "n1 running r1, n2 running r1" in text
+    assert "lb         1 (global)" in text and "https://10.0.0.12:8443/" in text
+    data = status("blue", "green", "blue").to_json()
+    assert data["live"] is None and [lb["live"] for lb in data["lbs"]] == ["blue", "green", "blue"]
+
+
+def test_a_task_says_its_release_from_its_image():
+    task = Task("app-blue", "n", "running", "running", "c", "reg:5000/switcher/site:r7@sha256:abc")
+    assert task.release == "r7"
+
+
+def test_swarm_settings_are_checked(paths):
+    assert validate("x", {**SWARM, "APP_REPLICAS": "3"}, "f", paths.root).settings["APP_REPLICAS"] == "3"
+    for bad in ({"APP_REPLICAS": "0"}, {"APP_REPLICAS": "51"}, {"APP_REPLICAS": "two"}):
+        with pytest.raises(ConfigError, match="APP_REPLICAS"):
+            validate("x", {**SWARM, **bad}, "f", paths.root)
+    with pytest.raises(ConfigError, match="not built for ENGINE=swarm"):
+        validate("x", {**SWARM, "TLS_MODE": "acme", "ACME_EMAIL": "a@example.org", "SITE_HOSTS": "example.org"}, "f",
+                 paths.root)  # fmt: skip
