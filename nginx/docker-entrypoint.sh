@@ -30,6 +30,8 @@ if [ "${APP_DNS:-}" = 1 ]; then
   cat > /etc/nginx/switcher/00-upstreams.conf <<CONF
 resolver 127.0.0.11 valid=1s ipv6=off;
 resolver_timeout 2s;
+# A task on a node that is gone does not refuse, it does not answer: try the next one soon.
+proxy_connect_timeout 1s;
 map \$switcher_route \$switcher_upstream {
     green   $GREEN_ADDR:8000;
     default $BLUE_ADDR:8000;
@@ -37,6 +39,7 @@ map \$switcher_route \$switcher_upstream {
 CONF
 else
   cat > /etc/nginx/switcher/00-upstreams.conf <<CONF
+proxy_connect_timeout 3s;
 map \$switcher_route \$switcher_upstream {
     green   app_green;
     default app_blue;

@@ -225,6 +225,8 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
             assert [lb["live"] for lb in status["lbs"]] == [status["live"]] * 3
             assert status["services"]["cron"]["tasks"][0]["release"] == expected
 
+        cut_off_a_node_under_load(env, name, net, port)
+
         ok(env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600))
         assert node(name, 1, "service", "ls", "-q").stdout == ""
         assert node_volumes(name, env.project) == []
@@ -232,6 +234,53 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
     finally:
         env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600)
         remove_release(client, newer)
+
+
+def cut_off_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:
+    """A worker that runs a live task loses its link under load on the other nodes' lbs: the
+    requests in flight on it may fail, none started after the cut does; within 10 s every
+    request is answered within a second again; Swarm brings the live colour back to its replicas
+    on the nodes left; the node comes back when its link does."""
+    live = env.status()["live"]
+    tasks = env.status()["services"][f"app-{live}"]["tasks"]
+    victim = next(int(t["node"][1:]) for t in tasks if t["node"] != "n1")  # n1: the manager and the db
+    others = [k for k in (1, 2, 3) if k != victim]
+    loads = [Load(f"https://{net}.1{k}:{port}/healthz", False, 6, True, max_seconds=240) for k in others]
+    link = f"swc{name}h{victim}"
+    try:
+        for load in loads:
+            load.__enter__()
+        time.sleep(2)
+        cut = time.monotonic()
+        ok(sh("ip", "link", "set", link, "down"))
+        deadline = time.monotonic() + 120
+        while True:
+            status = env.status()
+            running = [t for t in status["services"][f"app-{live}"]["tasks"] if t["state"] == "running"]
+            if len([t for t in running if t["node"] != f"n{victim}"]) >= 2:
+                break
+            assert time.monotonic() < deadline, f"app-{live} not back to 2 tasks on the other nodes: {running}"
+            time.sleep(1)
+        rescheduled = time.monotonic() - cut
+        assert [n["state"] for n in status["nodes"] if n["hostname"] == f"n{victim}"] == ["down"]
+        time.sleep(3)
+    finally:
+        for load in loads:
+            load.__exit__(None, None, None)
+        sh("ip", "link", "set", link, "up")
+    answers = [a for load in loads for a in load.answers]
+    in_flight = [a for a in answers if a.started < cut < a.finished]
+    failed = [a for a in answers if a.status != 200]
+    late = [a for a in answers if a.started > cut + 10 and (a.status != 200 or a.finished - a.started > 1)]
+    print(f"node n{victim} cut off: {len(answers)} requests, {len(failed)} failed, {len(in_flight)} in flight "
+          f"at the cut, live colour back to 2 tasks after {rescheduled:.1f} s")  # fmt: skip
+    assert all(a.started < cut for a in failed), "a request started after the cut failed"
+    assert len(failed) <= len(in_flight)
+    assert not late, f"{len(late)} requests 10 s after the cut failed or took over 1 s"
+    deadline = time.monotonic() + 120
+    while [n["state"] for n in env.status()["nodes"]] != ["ready"] * 3:
+        assert time.monotonic() < deadline, "the node did not come back"
+        time.sleep(2)
 
 
 def test_down_after_its_engines_were_killed_leaves_nothing(release):
