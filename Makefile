@@ -41,10 +41,11 @@ venv: $(VENV)/.installed
 build: host venv ## Build every image of RELEASE (base, site, lb, db, memcached, broker, acme); REFRESH=1: with new security updates
 	@HOST_PYTHON=$(PY) PYTHON=$(PYTHON) scripts/build-images.sh
 
-up: host venv ## Start the site in ENV with blue live (builds RELEASE's images if missing)
+up: host venv ## Start the site in ENV with blue live (builds RELEASE's images if missing; ENGINE=swarm: pushes them first)
 	@for image in $(IMAGES); do \
 	  docker image inspect $(IMAGE_PREFIX)/$$image:$(RELEASE) >/dev/null 2>&1 || { $(MAKE) --no-print-directory build; break; }; \
 	done
+	@if grep -qx 'ENGINE=swarm' compose/env/$(ENV).env 2>/dev/null; then $(SWITCHER) push $(RELEASE) --env $(ENV); fi
 	@$(SWITCHER) up --env $(ENV) --release $(RELEASE)
 
 down: venv ## Stop ENV's containers (volumes and data are kept)

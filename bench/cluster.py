@@ -7,22 +7,32 @@ here on the three-engine cluster of cluster/cluster.sh (a container of the lb im
 started through the node's engine) against the same flip on this machine's engine, interleaved,
 in the same process: wall time of flip + read-back, median and worst of ROUNDS.
 
-    python -m bench.cluster      (root; RELEASE names the images; starts and removes its cluster)
+    python -m bench.cluster      (root; RELEASE names the images; starts and removes its clusters)
+
+`bench_cluster_stack` measures the stack itself: promote on three nodes against promote on one
+host under the same load, throughput through 1-3 nodes' lbs, and recovery from a lost node.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
+import urllib3
 
+from bench.switch import Run, report, summarize
 from bench.tables import table
+from tests.integration.clusterload import cut_off_node
+from tests.integration.load import Load
+from tests.integration.stackenv import StackEnv, derived_release, remove_release
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = os.environ.get("RELEASE", "dev")
@@ -99,5 +109,110 @@ def bench_cluster(release: str = RELEASE, rounds: int = ROUNDS) -> str:
         subprocess.run([script, "down", name], env=env, check=False, capture_output=True, timeout=300)
 
 
+def _promote_run(env: StackEnv, urls: list[str], verify: str | bool, clients: int) -> tuple[Run, float]:
+    """One `switcher promote` under `clients` keep-alive clients spread over `urls`: the Run of
+    bench.switch (failed, longest gap, p99 in the switch window, wall time) and the flip of
+    every lb with its read-back as switch_all reports it (ms)."""
+    per_url = [clients // len(urls) + (1 if k < clients % len(urls) else 0) for k in range(len(urls))]
+    loads = [Load(url, verify, n, True, max_seconds=120) for url, n in zip(urls, per_url, strict=True)]
+    for load in loads:
+        load.__enter__()
+    try:
+        time.sleep(3)
+        started = time.monotonic()
+        result = env.switcher("promote", "--env", env.name)
+        ended = time.monotonic()
+        assert result.returncode == 0, result.stderr
+        time.sleep(1.5)
+    finally:
+        for load in loads:
+            load.__exit__(None, None, None)
+    flip = re.search(r"switched to \w+ and read back in (\d+) ms", result.stderr)
+    answers = [a for load in loads for a in load.answers]
+    return summarize(answers, started, ended), float(flip.group(1) if flip else "nan")
+
+
+def _throughput(urls: list[str], seconds: float = 8, clients: int = 16) -> float:
+    per_url = [clients // len(urls) + (1 if k < clients % len(urls) else 0) for k in range(len(urls))]
+    loads = [Load(url, False, n, True, max_seconds=seconds) for url, n in zip(urls, per_url, strict=True)]
+    for load in loads:
+        load.__enter__()
+    time.sleep(seconds)
+    for load in loads:
+        load.__exit__(None, None, None)
+    ok = sum(1 for load in loads for a in load.answers if a.status == 200)
+    return ok / seconds
+
+
+def bench_cluster_stack(release: str = RELEASE, rounds: int = 4) -> str:
+    """Promote on three nodes against promote on one host, same load, same process; throughput
+    through 1, 2 and 3 nodes' lbs; recovery from a node cut off."""
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    name, net = f"b{uuid.uuid4().hex[:5]}", os.environ.get("CLUSTER_NET", "10.231.252")
+    env_vars = {**os.environ, "CLUSTER_NET": net, "BASE_IMAGE": f"switcher/base:{release}"}
+    script = str(ROOT / "cluster" / "cluster.sh")
+    client = docker.from_env()
+    work = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    newer = derived_release(client, release, f"{release}-bench-cl")
+    single = StackEnv.create(work / "single", release, client)
+    hosts = ",".join(["localhost", "127.0.0.1", *(f"{net}.1{k}" for k in (1, 2, 3))])
+    cluster = StackEnv.create(
+        work / "cluster", release, client, ENGINE="swarm", SWARM_MANAGER=f"unix:///run/switcher-cluster/{name}/n1.sock",
+        REGISTRY=f"{net}.1:5000", SITE_HOSTS=hosts,
+    )  # fmt: skip
+    port = cluster.settings["HTTPS_PORT"]
+    nodes = [f"https://{net}.1{k}:{port}/healthz" for k in (1, 2, 3)]
+    try:
+        subprocess.run([script, "up", name], env=env_vars, check=True, capture_output=True, timeout=300)
+        for image in ("lb", "db", "memcached", "broker", "acme"):
+            client.images.get(f"switcher/{image}:{release}").tag(f"switcher/{image}", newer)
+        for env in (single, cluster):
+            if env is cluster:
+                for pushed in (release, newer):
+                    assert env.switcher("push", pushed, "--env", env.name, timeout=900).returncode == 0
+            env.up()
+            deployed = env.switcher("deploy", newer, "--env", env.name, timeout=900)
+            assert deployed.returncode == 0, deployed.stderr
+        runs: dict[str, list[Run]] = {"one host (compose)": [], "three nodes (swarm)": []}
+        flips: dict[str, list[float]] = {key: [] for key in runs}
+        for _ in range(rounds):  # interleaved, so drift hits both alike
+            for key, env, urls, verify in (
+                ("one host (compose)", single, [single.live_url + "/healthz"], str(single.cert)),
+                ("three nodes (swarm)", cluster, nodes, False),
+            ):
+                run, flip = _promote_run(env, urls, verify, 16)
+                runs[key].append(run)
+                flips[key].append(flip)
+        flip_rows = [[key, f"{statistics.median(v):.0f}", f"{max(v):.0f}"] for key, v in flips.items()]
+        throughput = [(k, _throughput(nodes[:k])) for k in (1, 2, 3)]
+        base = throughput[0][1]
+        loss = cut_off_node(cluster, name, net, port)
+        return (
+            f"Promote there and back, {rounds} runs each, interleaved, 16 keep-alive clients on GET /healthz "
+            "(one host: its live listener; three nodes: spread over the three nodes' lbs):\n\n"
+            + report(runs)
+            + "\n\nThe flip of every lb and its read-back (switch_all, as promote reports it):\n\n"
+            + table(["where", "median ms", "worst ms"], flip_rows)
+            + "\n\nThroughput through 1, 2 and 3 nodes' lbs (16 keep-alive clients, 8 s, GET /healthz; "
+            "APP_REPLICAS=2; every node shares this machine's CPUs):\n\n"
+            + table(["lbs", "requests/s", "ratio"], [[str(k), f"{v:.0f}", f"{v / base:.2f}"] for k, v in throughput])
+            + f"\n\nNode n{loss.victim} cut off (its link down) under 12 keep-alive clients on the other two "
+            f"lbs: {len(loss.failed)} of {len(loss.answers)} requests failed ({len(loss.in_flight)} were in flight "
+            f"at the cut), none started after it; {len(loss.delayed)} started after it took over 1 s (sent "
+            f"first to a task that was gone: nginx's 1 s connect timeout, then the next task), the last of "
+            f"them {max([a.started - loss.cut for a in loss.delayed] or [0]):.1f} s after the cut; none took "
+            f"over 1.5 s after {loss.recovered:.1f} s; the live colour back to its 2 tasks on the other nodes "
+            f"after {loss.rescheduled:.1f} s."
+        )
+    finally:
+        for env in (single, cluster):
+            env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600)
+        single.destroy()
+        subprocess.run([script, "down", name], env=env_vars, check=False, capture_output=True, timeout=300)
+        remove_release(client, newer)
+
+
 if __name__ == "__main__":
     print(bench_cluster())
+    print()
+    print(bench_cluster_stack())

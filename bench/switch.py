@@ -51,14 +51,19 @@ def measure(env: StackEnv, action: Callable[[], None], steady: float = 3.0, afte
         action()
         ended = time.monotonic()
         time.sleep(after)
+    return summarize(load.answers, started, ended)
+
+
+def summarize(answers: list[Answer], started: float, ended: float) -> Run:
+    """The answers of a load around one switch that ran from `started` to `ended`."""
     window_end = ended + 1.0
-    steady_ms = [1000 * (a.finished - a.started) for a in load.answers if a.finished < started and a.status == 200]
-    window = [a for a in load.answers if a.finished >= started and a.started <= window_end]
+    steady_ms = [1000 * (a.finished - a.started) for a in answers if a.finished < started and a.status == 200]
+    window = [a for a in answers if a.finished >= started and a.started <= window_end]
     window_ms = [1000 * (a.finished - a.started) for a in window]
     return Run(
-        failed=len(load.failures()),
-        total=len(load.answers),
-        gap_ms=1000 * longest_gap(load.answers, started, window_end),
+        failed=sum(1 for a in answers if a.status != 200),
+        total=len(answers),
+        gap_ms=1000 * longest_gap(answers, started, window_end),
         steady_p50=percentile(steady_ms, 0.5),
         steady_p99=percentile(steady_ms, 0.99),
         window_p50=percentile(window_ms, 0.5),

@@ -25,7 +25,7 @@ from switcher.compose import Releases
 from switcher.config import check_release, other_color
 from switcher.errors import ConfigError, NotFound, Refused, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
-from switcher.plans import Options, Step, format_plan
+from switcher.plans import Options, Step, run_steps
 from switcher.registry import remote_reference
 from switcher.schema import REPORTER
 from switcher.swarm import Node
@@ -64,6 +64,12 @@ def cluster_promote_plan(target: str, old: str, release: str, already_live: bool
     return steps
 
 
+def _refuse_unbuilt(options: Options) -> None:
+    if options.maintenance or options.stop_old:
+        option = "--maintenance" if options.maintenance else "--stop-old"
+        raise ConfigError(f"{option} is not built for a cluster yet (issue #11); nothing was changed")
+
+
 class ClusterCutover:
     def __init__(self, stack: ClusterStack) -> None:
         self.stack, self.swarm, self.env, self.store = stack, stack.swarm, stack.env, stack.store
@@ -71,12 +77,7 @@ class ClusterCutover:
 
     # -- shared --------------------------------------------------------------------------
     def _run(self, title: str, steps: list[Step], actions: dict[str, Callable[[], object]], dry_run: bool) -> None:
-        if dry_run:
-            self.report(format_plan(title, steps))
-            return
-        for number, step in enumerate(steps, start=1):
-            self.report(f"[{number}/{len(steps)}] {step.name}: {step.description}")
-            actions[step.name]()
+        run_steps(self.report, title, steps, actions, dry_run)
 
     def _locked(self, what: str) -> EnvironmentLock:
         return EnvironmentLock(self.swarm.manager, self.env.project, what, self.report)
@@ -123,8 +124,7 @@ class ClusterCutover:
     # -- deploy --------------------------------------------------------------------------
     def deploy(self, release: str, options: Options, dry_run: bool, then_promote: bool) -> None:
         check_release(release)
-        if options.maintenance:
-            raise ConfigError("deploy --maintenance is not built for a cluster yet (issue #11)")
+        _refuse_unbuilt(options)
         live = self.live()
         idle = other_color(live)
         steps = cluster_deploy_plan(idle, release)
@@ -237,6 +237,7 @@ class ClusterCutover:
 
     # -- promote -------------------------------------------------------------------------
     def promote(self, target: str | None, options: Options, dry_run: bool) -> None:
+        _refuse_unbuilt(options)
         if target is not None:
             other_color(target)
         if dry_run:
@@ -261,8 +262,14 @@ class ClusterCutover:
         self, target: str | None, options: Options, expected_release: str | None = None, action: str = "promote"
     ) -> None:
         started = time.monotonic()
-        live = self.live()
-        target = target or other_color(live)
+        status = self.stack.status()
+        if not status.lbs:
+            raise Unhealthy("no lb task runs: nothing routes live traffic")
+        live = status.live  # None: the lbs disagree (a switcher killed while it flipped them)
+        if target is None:
+            if live is None:
+                raise Refused(f"{status.notes[0]}: `switcher promote COLOR` puts every lb on COLOR; nothing changed")
+            target = other_color(live)
         old = other_color(target)
         releases = self.releases()
         release, old_release = releases.for_color(target), releases.for_color(old)
@@ -327,8 +334,10 @@ class ClusterCutover:
                     last = f"{response.status_code} from {seen or '-'}"
                 except requests.RequestException as error:
                     good, last = 0, str(error)[:120]
-                if good < options.verify_requests and time.monotonic() > deadline:
+                if good == 0 and time.monotonic() > deadline:
                     return f"the lb on {node.hostname} answered {last} (expected 200 from {release})"
+                if good == 0:
+                    time.sleep(0.1)
             return None
 
         nodes = self.lb_nodes()

@@ -85,7 +85,7 @@ DEFAULTS: dict[str, str] = {
     # Where the stack runs: compose (one Docker engine, the default) or swarm (a Docker Swarm
     # cluster: SWARM_MANAGER, a Docker endpoint or context name of a manager, and REGISTRY,
     # host[:port] of the registry its nodes pull releases from; `switcher push` fills it).
-    # ENGINE=swarm: `switcher push`, `up`, `status` and `down` are built (docs/cluster.md).
+    # ENGINE=swarm: push, up, status, deploy, promote, rollback and down are built (docs/cluster.md).
     "ENGINE": "compose",
     "SWARM_MANAGER": "",
     "REGISTRY": "",

@@ -3,6 +3,7 @@ followed step by step by cutover.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from switcher.config import LIVE_FLAG
@@ -92,3 +93,19 @@ def format_plan(title: str, steps: list[Step]) -> str:
     lines = [title]
     lines += [f"  {number}. {step.name}: {step.description}" for number, step in enumerate(steps, start=1)]
     return "\n".join(lines)
+
+
+def run_steps(
+    report: Callable[[str], None],
+    title: str,
+    steps: list[Step],
+    actions: Mapping[str, Callable[[], object]],
+    dry_run: bool,
+) -> None:
+    """The named steps of a command, each reported as it starts (or all, for --dry-run)."""
+    if dry_run:
+        report(format_plan(f"{title} (dry run: nothing is changed)", steps))
+        return
+    for number, step in enumerate(steps, start=1):
+        report(f"step {number}/{len(steps)} {step.name}: {step.description}")
+        actions[step.name]()

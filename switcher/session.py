@@ -14,7 +14,7 @@ from switcher.compose import Releases
 from switcher.config import Environment, Paths
 from switcher.errors import SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
-from switcher.plans import Step, format_plan
+from switcher.plans import Step, run_steps
 from switcher.probe import SiteProbe
 from switcher.runtime import ContainerInfo, Docker
 from switcher.stack import Stack, plan_up
@@ -112,13 +112,7 @@ class Session:
 
     # -- acting ---------------------------------------------------------------------------------
     def _run(self, title: str, steps: list[Step], actions: dict[str, Callable[[], object]], dry_run: bool) -> None:
-        """The named steps of a command, each reported as it starts (or all, for --dry-run)."""
-        if dry_run:
-            self.report(format_plan(f"{title} (dry run: nothing is changed)", steps))
-            return
-        for number, step in enumerate(steps, start=1):
-            self.report(f"step {number}/{len(steps)} {step.name}: {step.description}")
-            actions[step.name]()
+        run_steps(self.report, title, steps, actions, dry_run)
 
     def locked(self, command: str) -> EnvironmentLock:
         return EnvironmentLock(self.docker, self.env.project, command, self.report)

@@ -12,6 +12,7 @@ Pure logic over a small interface (`LoadBalancer`): the Docker-backed lb of one 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -71,6 +72,7 @@ def switch_all(
     it are switched back to `previous`) and SwitcherError names the lb that did not."""
     if not lbs:
         raise SwitcherError("no lb runs: nothing routes live traffic")
+    started = time.monotonic()
     flipped = _side_by_side(lbs, lambda lb: lb.set_live(color))
     seen = _side_by_side(lbs, lambda lb: lb.live())
     failed = [
@@ -79,6 +81,7 @@ def switch_all(
         if isinstance(outcome, SwitcherError) or now != color
     ]
     if not failed:
+        report(f"  {len(lbs)} lb(s) switched to {color} and read back in {1000 * (time.monotonic() - started):.0f} ms")
         return
     took = [lb for lb, now in zip(lbs, seen, strict=True) if now == color]
     if took:

@@ -1,0 +1,101 @@
+"""Bounded load on every lb of a cluster at once, and a node cut off under it (for the cluster's
+tests and bench/cluster.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+
+from .load import Answer, Load
+from .stackenv import StackEnv
+
+
+class ClusterLoad:
+    """The same bounded load on every node's lb at once."""
+
+    def __init__(self, net: str, port: str, keepalive: bool, per_node: int = 6) -> None:
+        self.loads = [
+            Load(f"https://{net}.1{k}:{port}/healthz", False, per_node, keepalive, max_seconds=240) for k in (1, 2, 3)
+        ]
+
+    def __enter__(self) -> ClusterLoad:
+        for load in self.loads:
+            load.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for load in self.loads:
+            load.__exit__(*exc_info)
+
+    @property
+    def answers(self):
+        return [answer for load in self.loads for answer in load.answers]
+
+
+@dataclass(frozen=True)
+class NodeLoss:
+    victim: int
+    cut: float  # time.monotonic() of the cut
+    answers: list[Answer]
+    rescheduled: float  # seconds until the live colour ran its replicas on the other nodes
+    victim_state: str  # what the manager said of the node then
+
+    @property
+    def failed(self) -> list[Answer]:
+        return [a for a in self.answers if a.status != 200]
+
+    @property
+    def in_flight(self) -> list[Answer]:
+        return [a for a in self.answers if a.started < self.cut < a.finished]
+
+    @property
+    def after(self) -> list[Answer]:
+        return [a for a in self.answers if a.started > self.cut]
+
+    @property
+    def recovered(self) -> float:
+        """Seconds after the cut when the last request started that failed or took over 1.5 s
+        (more than one try of a task that does not answer: nginx's 1 s connect timeout)."""
+        bad = [a.started - self.cut for a in self.after if a.status != 200 or a.finished - a.started > 1.5]
+        return max([0.0, *bad])
+
+    @property
+    def delayed(self) -> list[Answer]:
+        """Requests started after the cut that took over 1 s: sent first to a task that was gone."""
+        return [a for a in self.after if a.finished - a.started > 1]
+
+
+def cut_off_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 2) -> NodeLoss:
+    """Take down the link of a worker running a live task (not n1: the manager and the db), under
+    keep-alive load on the other nodes' lbs, until the live colour runs `replicas` tasks on the
+    other nodes; the link is up again when this returns."""
+    status = env.status()
+    live = status["live"]
+    victim = next(int(t["node"][1:]) for t in status["services"][f"app-{live}"]["tasks"] if t["node"] != "n1")
+    loads = [
+        Load(f"https://{net}.1{k}:{port}/healthz", False, 6, True, max_seconds=240) for k in (1, 2, 3) if k != victim
+    ]
+    link = f"swc{name}h{victim}"
+    try:
+        for load in loads:
+            load.__enter__()
+        time.sleep(2)
+        cut = time.monotonic()
+        subprocess.run(["ip", "link", "set", link, "down"], check=True)
+        deadline = time.monotonic() + 120
+        while True:
+            status = env.status()
+            tasks = status["services"][f"app-{live}"]["tasks"]
+            if sum(1 for t in tasks if t["state"] == "running" and t["node"] != f"n{victim}") >= replicas:
+                break
+            assert time.monotonic() < deadline, f"app-{live} not back to {replicas} tasks on the other nodes: {tasks}"
+            time.sleep(1)
+        rescheduled = time.monotonic() - cut
+        state = next(n["state"] for n in status["nodes"] if n["hostname"] == f"n{victim}")
+        time.sleep(3)
+    finally:
+        for load in loads:
+            load.__exit__(None, None, None)
+        subprocess.run(["ip", "link", "set", link, "up"], check=False)
+    return NodeLoss(victim, cut, [a for load in loads for a in load.answers], rescheduled, state)
