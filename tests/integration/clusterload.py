@@ -36,7 +36,8 @@ class ClusterLoad:
 @dataclass(frozen=True)
 class NodeLoss:
     victim: int
-    cut: float  # time.monotonic() of the cut
+    cutting: float  # time.monotonic() when the link was taken down (the command started)
+    cut: float  # and when it was down (the command returned)
     answers: list[Answer]
     rescheduled: float  # seconds until the live colour ran its replicas on the other nodes
     victim_state: str  # what the manager said of the node then
@@ -47,7 +48,7 @@ class NodeLoss:
 
     @property
     def in_flight(self) -> list[Answer]:
-        return [a for a in self.answers if a.started < self.cut < a.finished]
+        return [a for a in self.answers if a.started < self.cut and a.finished > self.cutting]
 
     @property
     def after(self) -> list[Answer]:
@@ -81,8 +82,9 @@ def cut_off_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 
         for load in loads:
             load.__enter__()
         time.sleep(2)
-        cut = time.monotonic()
+        cutting = time.monotonic()
         subprocess.run(["ip", "link", "set", link, "down"], check=True)
+        cut = time.monotonic()
         deadline = time.monotonic() + 120
         while True:
             status = env.status()
@@ -98,4 +100,4 @@ def cut_off_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 
         for load in loads:
             load.__exit__(None, None, None)
         subprocess.run(["ip", "link", "set", link, "up"], check=False)
-    return NodeLoss(victim, cut, [a for load in loads for a in load.answers], rescheduled, state)
+    return NodeLoss(victim, cutting, cut, [a for load in loads for a in load.answers], rescheduled, state)
