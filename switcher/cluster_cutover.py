@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
-import requests
-import urllib3
-
-from switcher import backups, colors, history, migrations
+from switcher import colors, history, migrations
+from switcher.cluster_probe import verify_lbs
 from switcher.cluster_stack import ClusterStack
 from switcher.compose import Releases
 from switcher.config import check_release, other_color
@@ -30,8 +26,6 @@ from switcher.registry import remote_reference
 from switcher.schema import REPORTER
 from switcher.swarm import Node
 from switcher.switch import LbContainer, switch_all
-
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # our own lbs, by address
 
 
 def cluster_deploy_plan(idle: str, release: str) -> list[Step]:
@@ -160,8 +154,12 @@ class ClusterCutover:
         def check_migrations() -> None:
             plan = migrations.parse_output(self.stack.job("plan", release, [*REPORTER, "plan"]))
             ahead = [str(name) for name in plan.get("ahead") or []]
-            if ahead:
-                raise Refused(f"{release} lacks migrations the database has ({', '.join(ahead[:3])}); nothing changed")
+            if ahead:  # the single host's rule: only migrations deploys recorded compatible
+                known = migrations.applied_by_deploys(history.read(self.store).records)
+                blockers = migrations.rollback_blockers(ahead, known)
+                if blockers:
+                    raise Refused(f"{release} cannot serve this database: it lacks {'; '.join(blockers)}")
+                self.report(f"  the database is ahead of {release} by {len(ahead)} compatible migration(s)")
             pending.extend(migrations.pending(plan))
             found = migrations.verdicts(plan)
             bad = migrations.incompatible(found)
@@ -183,7 +181,7 @@ class ClusterCutover:
             if not pending:
                 self.report("  nothing to migrate: no backup needed")
                 return
-            facts["backup"] = self.backup(live_release, f"before migrating for {release}")
+            facts["backup"] = self.stack.backup(live_release, f"before migrating for {release}")
 
         def migrate() -> None:
             if not pending:
@@ -223,17 +221,6 @@ class ClusterCutover:
         colors.write_record(self.store, idle, colors.finished(record))
         self.record("deploy", started, "ok", **fields, **facts)
         self.report(f"release {release} is ready on {idle}")
-
-    def backup(self, release: str, reason: str) -> str:
-        """db-backup in the db task (its node's engine): a consistent dump in its backups volume."""
-        backup_id = backups.new_id(datetime.now(UTC), "")
-        self.report(f"backing up the database ({reason}) as {backup_id}")
-        task, engine = self.stack.task_engine("db")
-        code, output = engine.exec_output(task.container_id, ["db-backup", "create", backup_id, release, ""])
-        listed, _ = backups.parse(output)
-        if code != 0 or backup_id not in {backup.id for backup in listed}:
-            raise SwitcherError(f"the backup {backup_id} failed: {output.strip()[-200:]}")
-        return backup_id
 
     # -- promote -------------------------------------------------------------------------
     def promote(self, target: str | None, options: Options, dry_run: bool) -> None:
@@ -287,7 +274,7 @@ class ClusterCutover:
 
         def verify() -> None:
             try:
-                self.verify(release, options)
+                verify_lbs(self.lb_nodes(), self.env, release, options.verify_requests, options.verify_timeout)
             except Unhealthy:
                 if not already_live:
                     self.report(f"verification failed: switching every lb back to {old}")
@@ -316,32 +303,3 @@ class ClusterCutover:
             raise
         self.record(action, started, "ok", **fields, lbs=len(lbs))
         self.report(f"{target} is live with release {release} on {len(lbs)} lb(s); {old} ({old_release}) is idle")
-
-    def verify(self, release: str, options: Options) -> None:
-        """Every lb node answers `options.verify_requests` times in a row with `release`."""
-        port, host = self.env.settings["HTTPS_PORT"], self.env.site_hosts[0]
-
-        def one(node: Node) -> str | None:
-            session = requests.Session()
-            deadline, good, last = time.monotonic() + options.verify_timeout, 0, "no answer"
-            while good < options.verify_requests:
-                try:
-                    response = session.get(
-                        f"https://{node.address}:{port}/healthz", headers={"Host": host}, verify=False, timeout=5
-                    )
-                    seen = response.headers.get("X-Release")
-                    good = good + 1 if response.status_code == 200 and seen == release else 0
-                    last = f"{response.status_code} from {seen or '-'}"
-                except requests.RequestException as error:
-                    good, last = 0, str(error)[:120]
-                if good == 0 and time.monotonic() > deadline:
-                    return f"the lb on {node.hostname} answered {last} (expected 200 from {release})"
-                if good == 0:
-                    time.sleep(0.1)
-            return None
-
-        nodes = self.lb_nodes()
-        with ThreadPoolExecutor(max_workers=max(1, min(len(nodes), 16))) as pool:
-            problems = [problem for problem in pool.map(one, nodes) if problem]
-        if problems:
-            raise Unhealthy(problems[0])

@@ -11,8 +11,9 @@ import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
-from switcher import history
+from switcher import backups, history
 from switcher.cluster_status import ClusterStatus, LbView
 from switcher.compose import Releases, compose_variables
 from switcher.config import Environment, Paths
@@ -22,6 +23,7 @@ from switcher.lock import EnvironmentLock
 from switcher.registry import remote_reference
 from switcher.store import EnvironmentStore
 from switcher.swarm import Node, Swarm, Task
+from switcher.swarm_jobs import Jobs
 from switcher.switch import LbContainer
 from switcher.tls import ensure_tls
 
@@ -118,6 +120,17 @@ class ClusterStack:
             last = [line for line in output.strip().splitlines() if line.strip()][-2:]
             raise SwitcherError(f"setting the database roles failed: {' | '.join(last)}")
 
+    def backup(self, release: str, reason: str) -> str:
+        """db-backup in the db task (its node's engine): a consistent dump in its backups volume."""
+        backup_id = backups.new_id(datetime.now(UTC), "")
+        self.report(f"backing up the database ({reason}) as {backup_id}")
+        task, engine = self.task_engine("db")
+        code, output = engine.exec_output(task.container_id, ["db-backup", "create", backup_id, release, ""])
+        listed, _ = backups.parse(output)
+        if code != 0 or backup_id not in {backup.id for backup in listed}:
+            raise SwitcherError(f"the backup {backup_id} failed: {output.strip()[-200:]}")
+        return backup_id
+
     def publish(self, release: str) -> None:
         """The release's static files and maintenance page into every lb node's volumes (a
         global job on the lb nodes; files already there are kept)."""
@@ -144,7 +157,7 @@ class ClusterStack:
 
     def job(self, name: str, release: str, command: list[str], **options) -> str:
         image = remote_reference(self.env, "site", release)
-        ok, output = self.swarm.run_job(name, "app-blue", image, command, timeout=1800, **options)
+        ok, output = Jobs(self.swarm).run(name, "app-blue", image, command, timeout=1800, **options)
         if not ok:
             last = [line for line in output.strip().splitlines() if line.strip()][-3:]
             raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {' | '.join(last)[:400]}")

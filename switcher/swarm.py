@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import docker
 import docker.errors
-import docker.types
 
 from switcher.config import Environment, Paths
 from switcher.errors import ConfigError, SwitcherError, Unhealthy
@@ -201,98 +200,6 @@ class Swarm:
                 return f"{service}: {len(running)} of {wanted} tasks running{why}"
         return ""
 
-    # -- one-off work --------------------------------------------------------------------
-    def run_job(
-        self,
-        name: str,
-        like: str,
-        image: str,
-        command: list[str],
-        timeout: float,
-        user: str | None = None,
-        global_job: bool = False,
-        extra_mounts: list[str] | None = None,
-        constraints: list[str] | None = None,
-        environment: dict[str, str] | None = None,
-    ) -> tuple[bool, str]:
-        """A job (a service whose tasks run once) made from service `like`'s task template,
-        with another image and command: replicated (one task) or global (one per node that
-        `like` may run on). (ok, its output)."""
-        with _docker_errors("running a job"):
-            spec = self.manager.client.services.get(f"{self.project}_{like}").attrs["Spec"]
-            template = dict(spec["TaskTemplate"])
-            container = dict(template["ContainerSpec"])
-            container.update(Image=image, Args=command)
-            container.pop("Command", None)
-            container.pop("Healthcheck", None)
-            container["Healthcheck"] = {"Test": ["NONE"]}
-            if user is not None:
-                container["User"] = user
-            if environment:  # never secrets: a service's spec is readable by every manager client
-                container["Env"] = [*container.get("Env", []), *(f"{k}={v}" for k, v in environment.items())]
-            if extra_mounts:
-                container["Mounts"] = [*container.get("Mounts", []), *map(_volume_mount(self.project), extra_mounts)]
-            template["ContainerSpec"] = container
-            template["RestartPolicy"] = {"Condition": "none"}
-            if constraints is not None:
-                template["Placement"] = {"Constraints": constraints}
-            if global_job:
-                mode = docker.types.ServiceMode("global-job")
-            else:
-                mode = docker.types.ServiceMode("replicated-job", replicas=1)
-                template.pop("Placement", None)
-            labels = {STACK_LABEL: self.project, "io.switcher.job": name}
-            service_name = f"{self.project}_job-{name}"
-            with _suppress_missing():
-                self.manager.client.api.remove_service(service_name)
-            created = self.manager.client.api.create_service(
-                template, name=service_name, labels=labels, mode=mode, networks=spec["TaskTemplate"].get("Networks")
-            )
-            service_id = created["ID"]
-            try:
-                return self._await_job(service_id, timeout)
-            finally:
-                self._remove_job(service_id)
-
-    def _await_job(self, service_id: str, timeout: float) -> tuple[bool, str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            tasks = self.manager.client.api.tasks(filters={"service": service_id})
-            states = [task["Status"]["State"] for task in tasks]
-            done = tasks and all(state in ("complete", "failed", "rejected", "shutdown") for state in states)
-            if done or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        output = self._job_logs(service_id)
-        if not done:
-            return False, f"{output}\nstill running after {timeout:.0f} s"
-        failed = [task for task in tasks if task["Status"]["State"] != "complete"]
-        if failed:
-            output += "\n" + (failed[0]["Status"].get("Err") or failed[0]["Status"]["State"])
-        return not failed, output
-
-    def _remove_job(self, service_id: str) -> None:
-        """The job's service, and its tasks' containers, which Swarm keeps after a job ends
-        (they hold the volumes: `down --volumes` could not remove them)."""
-        tasks = self.manager.client.api.tasks(filters={"service": service_id})
-        with _suppress_missing():
-            self.manager.client.api.remove_service(service_id)
-        nodes = {node.id: node for node in self.nodes()}
-        for task in tasks:
-            container = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
-            node = nodes.get(task.get("NodeID", ""))
-            if container and node is not None:
-                with _suppress_missing():
-                    self.engine(node).client.api.remove_container(container, force=True)
-
-    def _job_logs(self, service_id: str) -> str:
-        try:
-            raw = self.manager.client.api.service_logs(service_id, stdout=True, stderr=True, follow=False)
-            # The SDK takes the stream's frames apart already.
-            return (raw if isinstance(raw, bytes) else b"".join(raw)).decode("utf-8", "replace")
-        except docker.errors.APIError:
-            return ""
-
     # -- secrets -------------------------------------------------------------------------
     def ensure_secret(self, name: str, data: bytes) -> None:
         """A Swarm secret of that name (its content never changes: the name carries its hash)."""
@@ -306,7 +213,7 @@ class Swarm:
         with _docker_errors("removing secrets"):
             for secret in self.manager.client.secrets.list(filters={"label": f"{STACK_LABEL}={self.project}"}):
                 if secret.name not in keep:
-                    with _suppress_missing():
+                    with suppress_missing():
                         secret.remove()
 
     def remove_volumes(self, nodes: list[Node]) -> list[str]:
@@ -349,20 +256,7 @@ def _task(raw: dict, names: dict[str, str]) -> Task:
     )
 
 
-def _volume_mount(project: str):
-    def mount(spec: str) -> dict:
-        volume, target = spec.split(":", 1)
-        return {
-            "Type": "volume",
-            "Source": f"{project}_{volume}",
-            "Target": target,
-            "VolumeOptions": {"Labels": {STACK_LABEL: project}},
-        }
-
-    return mount
-
-
-class _suppress_missing:
+class suppress_missing:
     def __enter__(self) -> None:
         return None
 

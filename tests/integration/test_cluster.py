@@ -22,7 +22,8 @@ import pytest
 import requests
 
 from .clusterload import ClusterLoad, cut_off_node
-from .stackenv import ROOT, SWITCHER, StackEnv, derived_release, ok, remove_release
+from .stackenv import ROOT, SWITCHER, StackEnv, ok, release_with_files, remove_release
+from .test_migrations import ADD_NOTE, HAS_SUMMARY, MODEL
 
 pytestmark = pytest.mark.integration
 CLUSTER = ROOT / "cluster" / "cluster.sh"
@@ -169,7 +170,11 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
     name, net = cluster
     env = swarm_env(tmp_path, release, client, name, net)
     port = env.settings["HTTPS_PORT"]
-    newer = derived_release(client, release, f"{release}-cl2")
+    # The next release adds a nullable column: deploy backs up and migrates it on the cluster.
+    newer = release_with_files(
+        client, release, f"{release}-cl2",
+        {"press/models.py": MODEL.format(summary=HAS_SUMMARY), "press/migrations/0003_pressrelease_note.py": ADD_NOTE},
+    )  # fmt: skip
     try:
         for image in ("lb", "db", "memcached", "broker", "acme"):
             client.images.get(f"switcher/{image}:{release}").tag(f"switcher/{image}", newer)
@@ -198,8 +203,11 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
         for keepalive, command, expected in steps:
             with ClusterLoad(net, port, keepalive) as load:
                 time.sleep(1)
-                ok(env.switcher(*command, "--env", env.name, timeout=900))
+                result = ok(env.switcher(*command, "--env", env.name, timeout=900))
                 done = time.monotonic()
+            if command[0] == "deploy":
+                assert "1 migration(s) to apply; 0 operation(s)" in result.stderr, result.stderr
+                assert "backing up the database" in result.stderr
                 time.sleep(2)
             failed = [a for a in load.answers if a.status != 200]
             print(f"{command[0]}: {len(load.answers)} requests, {len(failed)} failed")

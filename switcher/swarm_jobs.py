@@ -1,0 +1,126 @@
+"""One-off work on a Swarm: a job (a service whose tasks run once and stop), made from one of
+the stack's services' task template with another image and command, waited for, its output
+read, and removed with its tasks' containers."""
+
+from __future__ import annotations
+
+import time
+
+import docker.errors
+import docker.types
+
+from switcher.runtime import _docker_errors
+from switcher.swarm import STACK_LABEL, Swarm, suppress_missing
+
+
+class Jobs:
+    def __init__(self, swarm: Swarm) -> None:
+        self.swarm = swarm
+
+    # -- one-off work --------------------------------------------------------------------
+    def run(
+        self,
+        name: str,
+        like: str,
+        image: str,
+        command: list[str],
+        timeout: float,
+        user: str | None = None,
+        global_job: bool = False,
+        extra_mounts: list[str] | None = None,
+        constraints: list[str] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> tuple[bool, str]:
+        """A job (a service whose tasks run once) made from service `like`'s task template,
+        with another image and command: replicated (one task) or global (one per node that
+        `like` may run on). (ok, its output)."""
+        with _docker_errors("running a job"):
+            spec = self.swarm.manager.client.services.get(f"{self.swarm.project}_{like}").attrs["Spec"]
+            template = dict(spec["TaskTemplate"])
+            container = dict(template["ContainerSpec"])
+            container.update(Image=image, Args=command)
+            container.pop("Command", None)
+            container.pop("Healthcheck", None)
+            container["Healthcheck"] = {"Test": ["NONE"]}
+            if user is not None:
+                container["User"] = user
+            if environment:  # never secrets: a service's spec is readable by every manager client
+                container["Env"] = [*container.get("Env", []), *(f"{k}={v}" for k, v in environment.items())]
+            if extra_mounts:
+                container["Mounts"] = [
+                    *container.get("Mounts", []),
+                    *map(_volume_mount(self.swarm.project), extra_mounts),
+                ]
+            template["ContainerSpec"] = container
+            template["RestartPolicy"] = {"Condition": "none"}
+            if constraints is not None:
+                template["Placement"] = {"Constraints": constraints}
+            if global_job:
+                mode = docker.types.ServiceMode("global-job")
+            else:
+                mode = docker.types.ServiceMode("replicated-job", replicas=1)
+                template.pop("Placement", None)
+            labels = {STACK_LABEL: self.swarm.project, "io.switcher.job": name}
+            service_name = f"{self.swarm.project}_job-{name}"
+            with suppress_missing():
+                self.swarm.manager.client.api.remove_service(service_name)
+            created = self.swarm.manager.client.api.create_service(
+                template, name=service_name, labels=labels, mode=mode, networks=spec["TaskTemplate"].get("Networks")
+            )
+            service_id = created["ID"]
+            try:
+                return self._await_job(service_id, timeout)
+            finally:
+                self._remove_job(service_id)
+
+    def _await_job(self, service_id: str, timeout: float) -> tuple[bool, str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            tasks = self.swarm.manager.client.api.tasks(filters={"service": service_id})
+            states = [task["Status"]["State"] for task in tasks]
+            done = tasks and all(state in ("complete", "failed", "rejected", "shutdown") for state in states)
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        output = self._job_logs(service_id)
+        if not done:
+            return False, f"{output}\nstill running after {timeout:.0f} s"
+        failed = [task for task in tasks if task["Status"]["State"] != "complete"]
+        if failed:
+            output += "\n" + (failed[0]["Status"].get("Err") or failed[0]["Status"]["State"])
+        return not failed, output
+
+    def _remove_job(self, service_id: str) -> None:
+        """The job's service, and its tasks' containers, which Swarm keeps after a job ends
+        (they hold the volumes: `down --volumes` could not remove them)."""
+        tasks = self.swarm.manager.client.api.tasks(filters={"service": service_id})
+        with suppress_missing():
+            self.swarm.manager.client.api.remove_service(service_id)
+        nodes = {node.id: node for node in self.swarm.nodes()}
+        for task in tasks:
+            container = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
+            node = nodes.get(task.get("NodeID", ""))
+            if container and node is not None:
+                with suppress_missing():
+                    self.swarm.engine(node).client.api.remove_container(container, force=True)
+
+    def _job_logs(self, service_id: str) -> str:
+        try:
+            raw = self.swarm.manager.client.api.service_logs(service_id, stdout=True, stderr=True, follow=False)
+            # The SDK takes the stream's frames apart already.
+            return (raw if isinstance(raw, bytes) else b"".join(raw)).decode("utf-8", "replace")
+        except docker.errors.APIError:
+            return ""
+
+
+def _volume_mount(project: str):
+    def mount(spec: str) -> dict:
+        volume, target = spec.split(":", 1)
+        return {
+            "Type": "volume",
+            "Source": f"{project}_{volume}",
+            "Target": target,
+            "VolumeOptions": {"Labels": {STACK_LABEL: project}},
+        }
+
+    return mount
