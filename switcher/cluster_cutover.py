@@ -25,7 +25,7 @@ from switcher.plans import Options, Step, run_steps
 from switcher.registry import remote_reference
 from switcher.schema import REPORTER
 from switcher.swarm import Node
-from switcher.switch import LbContainer, switch_all
+from switcher.switch import switch_all
 
 
 def cluster_deploy_plan(idle: str, release: str) -> list[Step]:
@@ -98,15 +98,6 @@ class ClusterCutover:
         }
         fields.update(override)
         return Releases(**fields)
-
-    def lbs(self) -> list[LbContainer]:
-        nodes = {node.id: node for node in self.swarm.nodes()}
-        found = []
-        for task in self.swarm.tasks("lb"):
-            if task.state == "running" and task.container_id and task.node_id in nodes:
-                node = nodes[task.node_id]
-                found.append(LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}"))
-        return found
 
     def lb_nodes(self) -> list[Node]:
         ids = {task.node_id for task in self.swarm.tasks("lb") if task.state == "running"}
@@ -267,7 +258,7 @@ class ClusterCutover:
             reason = colors.refusal(target, colors.read_record(self.store, target), release)
             if reason is not None:
                 raise Refused(f"will not make {target} live: {reason}; deploy a release to it first")
-        lbs = self.lbs()
+        lbs = self.stack.lbs()
 
         def switch() -> None:
             switch_all(lbs, target, old, self.report)

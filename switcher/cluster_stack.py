@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from switcher import backups, history
 from switcher.cluster_status import ClusterStatus, LbView
 from switcher.compose import Releases, compose_variables
-from switcher.config import Environment, Paths
+from switcher.config import Environment, Paths, other_color
 from switcher.credentials import ensure_credentials
 from switcher.errors import Refused, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
@@ -24,7 +24,7 @@ from switcher.registry import remote_reference
 from switcher.store import EnvironmentStore
 from switcher.swarm import Node, Swarm, Task
 from switcher.swarm_jobs import Jobs
-from switcher.switch import LbContainer
+from switcher.switch import LbContainer, switch_all
 from switcher.tls import ensure_tls
 
 Report = Callable[[str], None]
@@ -76,16 +76,38 @@ class ClusterStack:
         self.report("waiting for db, memcached and every lb node")
         self.swarm.wait_running(list(INFRA), timeout + 120)  # the first pull of each image on each node
         self.apply_roles(credentials)
-        live = releases.blue  # `up` never changes colour; promote on a cluster is not built yet
-        self.report(f"migrating the database with release {live}")
-        self.job("migrate", live, ["python3", "manage.py", "migrate", "--noinput"])
+        live = self.live_color()  # `up` never changes colour
+        self.report(f"migrating the database with the live release {releases.for_color(live)}")
+        self.job("migrate", releases.for_color(live), ["python3", "manage.py", "migrate", "--noinput"])
         for release in dict.fromkeys([releases.blue, releases.green]):
             self.publish(release)
         self.report(f"deploying app-blue and app-green ({self.env.settings['APP_REPLICAS']} tasks each) and cron")
         self.swarm.deploy(self.paths, variables)
         self.swarm.wait_running(["app-blue", "app-green", "cron", *INFRA], timeout)
+        # Every lb on the live colour: an lb on a node that joined since starts at blue.
+        switch_all(self.lbs(), live, other_color(live), self.report)
         self.swarm.prune_secrets(keep={variables["TLS_CERT_SECRET"], variables["TLS_KEY_SECRET"]})
         return releases
+
+    def live_color(self) -> str:
+        """The colour every lb routes to; when they disagree (or none runs), the colour the last
+        promote or rollback made live; blue for a new environment."""
+        colors = {lb.live() for lb in self.lbs()}
+        if len(colors) == 1 and None not in colors:
+            return str(colors.pop())
+        for record in reversed(history.read(self.store).records):
+            if record.get("action") in ("promote", "rollback") and record.get("outcome") == "ok":
+                return str(record.get("color") or "blue")
+        return "blue"
+
+    def lbs(self) -> list[LbContainer]:
+        nodes = {node.id: node for node in self.swarm.nodes()}
+        found = []
+        for task in self.swarm.tasks("lb"):
+            if task.state == "running" and task.container_id and task.node_id in nodes:
+                node = nodes[task.node_id]
+                found.append(LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}"))
+        return found
 
     def require_in_registry(self, releases: Releases) -> None:
         """Every image the stack will run is in REGISTRY (`switcher push` put it there)."""

@@ -220,6 +220,7 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
             assert status["services"]["cron"]["tasks"][0]["release"] == expected
 
         killed_at_each_promote_step(env, net, port)
+        an_lb_that_disagrees_is_reported_and_set_by_up(env, name)
         cut_off_a_node_under_load(env, name, net, port)
 
         ok(env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600))
@@ -257,6 +258,22 @@ def killed_at_each_promote_step(env: StackEnv, net: str, port: str) -> None:
         failed = [a for a in load.answers if a.status != 200]
         assert load.answers and not failed, f"kill at {step}: {len(failed)} failed: {failed[:3]}"
         assert env.status()["live"] == target, step
+
+
+def an_lb_that_disagrees_is_reported_and_set_by_up(env: StackEnv, name: str) -> None:
+    """One node's lb on the other colour (as a node that joined later starts at blue): status
+    says so, promote without a colour refuses, `up` puts it back on the live colour."""
+    live = env.status()["live"]
+    other = "green" if live == "blue" else "blue"
+    lb = node(name, 3, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={env.project}_lb").stdout.split()
+    ok(node(name, 3, "exec", lb[0], "sh", "-c", "touch /var/lib/switcher/live/green" if other == "green"
+            else "rm -f /var/lib/switcher/live/green"))  # fmt: skip
+    status = env.status()
+    assert status["live"] is None and any("disagree" in note for note in status["notes"]), status["notes"]
+    refused = env.switcher("promote", "--env", env.name)
+    assert refused.returncode == 8 and "promote COLOR" in refused.stderr, refused.stderr
+    ok(env.switcher("up", "--release", env.release, "--env", env.name, timeout=900))
+    assert env.status()["live"] == live
 
 
 def cut_off_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:
