@@ -233,10 +233,10 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
 
 
 def killed_at_each_promote_step(env: StackEnv, net: str, port: str) -> None:
-    """switcher killed (SIGKILL) as each step of a cluster's promote starts, under load: the site
-    serves throughout, the lbs never disagree afterwards, and promote run again finishes."""
-    steps = ["gate", "switch", "verify", "cron"]
-    for number, step in enumerate(steps, start=1):
+    """switcher killed (SIGKILL) as the steps of a cluster's promote that touch the lbs start,
+    under load: the site serves throughout, the lbs never disagree afterwards, and promote run
+    again finishes. (gate changes nothing; cron is the single host's handover, tested there.)"""
+    for number, step in ((2, "switch"), (3, "verify")):
         target = "green" if env.status()["live"] == "blue" else "blue"
         with ClusterLoad(net, port, keepalive=True, per_node=3) as load:
             process = subprocess.Popen(
