@@ -234,8 +234,9 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
 
 def killed_at_each_promote_step(env: StackEnv, net: str, port: str) -> None:
     """switcher killed (SIGKILL) as the steps of a cluster's promote that touch the lbs start,
-    under load: the site serves throughout, the lbs never disagree afterwards, and promote run
-    again finishes. (gate changes nothing; cron is the single host's handover, tested there.)"""
+    under load: the site serves throughout (a kill during the flips may leave the lbs on both
+    colours, each serving), and promote run again puts every lb on the target. (gate changes
+    nothing; cron is the single host's handover, tested there.)"""
     for number, step in ((2, "switch"), (3, "verify")):
         target = "green" if env.status()["live"] == "blue" else "blue"
         with ClusterLoad(net, port, keepalive=True, per_node=3) as load:
@@ -253,8 +254,11 @@ def killed_at_each_promote_step(env: StackEnv, net: str, port: str) -> None:
             process.wait(timeout=120)
             lives = [lb["live"] for lb in env.status()["lbs"]]
             again = env.switcher("promote", target, "--env", env.name, timeout=600)
-        assert len(set(lives)) == 1, f"after a kill at {step} the lbs disagree: {lives}"
+        # A kill while the lbs are being flipped may leave them on both colours (both serve; status
+        # says so); promote run again puts every lb on the target.
+        assert len(set(lives)) == 1 or step == "switch", f"after a kill at {step} the lbs disagree: {lives}"
         assert again.returncode == 0, f"after a kill at {step}: {again.stderr}"
+        assert [lb["live"] for lb in env.status()["lbs"]] == [target] * 3, step
         failed = [a for a in load.answers if a.status != 200]
         assert load.answers and not failed, f"kill at {step}: {len(failed)} failed: {failed[:3]}"
         assert env.status()["live"] == target, step
