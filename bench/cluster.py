@@ -109,12 +109,17 @@ def bench_cluster(release: str = RELEASE, rounds: int = ROUNDS) -> str:
         subprocess.run([script, "down", name], env=env, check=False, capture_output=True, timeout=300)
 
 
+def _spread(urls: list[str], verify: str | bool, clients: int, seconds: float) -> list[Load]:
+    """`clients` keep-alive clients spread as evenly as can be over `urls`."""
+    counts = [clients // len(urls) + (1 if k < clients % len(urls) else 0) for k in range(len(urls))]
+    return [Load(url, verify, n, True, max_seconds=seconds) for url, n in zip(urls, counts, strict=True)]
+
+
 def _promote_run(env: StackEnv, urls: list[str], verify: str | bool, clients: int) -> tuple[Run, float]:
     """One `switcher promote` under `clients` keep-alive clients spread over `urls`: the Run of
     bench.switch (failed, longest gap, p99 in the switch window, wall time) and the flip of
     every lb with its read-back as switch_all reports it (ms)."""
-    per_url = [clients // len(urls) + (1 if k < clients % len(urls) else 0) for k in range(len(urls))]
-    loads = [Load(url, verify, n, True, max_seconds=120) for url, n in zip(urls, per_url, strict=True)]
+    loads = _spread(urls, verify, clients, 120)
     for load in loads:
         load.__enter__()
     try:
@@ -133,8 +138,7 @@ def _promote_run(env: StackEnv, urls: list[str], verify: str | bool, clients: in
 
 
 def _throughput(urls: list[str], seconds: float = 8, clients: int = 16) -> float:
-    per_url = [clients // len(urls) + (1 if k < clients % len(urls) else 0) for k in range(len(urls))]
-    loads = [Load(url, False, n, True, max_seconds=seconds) for url, n in zip(urls, per_url, strict=True)]
+    loads = _spread(urls, False, clients, seconds)
     for load in loads:
         load.__enter__()
     time.sleep(seconds)

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from switcher import colors, history, migrations
 from switcher.cluster_probe import verify_lbs
-from switcher.cluster_stack import ClusterStack
+from switcher.cluster_stack import ClusterStack, plan_releases
 from switcher.compose import Releases
 from switcher.config import check_release, other_color
 from switcher.errors import ConfigError, NotFound, Refused, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
 from switcher.plans import Options, Step, run_steps
-from switcher.registry import remote_reference
 from switcher.schema import REPORTER
-from switcher.swarm import Node
 from switcher.switch import switch_all
 
 
@@ -86,22 +85,11 @@ class ClusterCutover:
         return status.live
 
     def releases(self, **override: str) -> Releases:
+        """What the stack's services run now (`override`: the parts about to change)."""
         services = self.swarm.services()
         if "app-blue" not in services:
             raise NotFound(f"{self.env.name} has no stack yet: `switcher up --env {self.env.name}` first")
-        current = {name: info.release for name, info in services.items()}
-        fields = {
-            "blue": current["app-blue"],
-            "green": current.get("app-green", current["app-blue"]),
-            "stack": current.get("lb", current["app-blue"]),
-            "cron": current.get("cron", current["app-blue"]),
-        }
-        fields.update(override)
-        return Releases(**fields)
-
-    def lb_nodes(self) -> list[Node]:
-        ids = {task.node_id for task in self.swarm.tasks("lb") if task.state == "running"}
-        return [node for node in self.swarm.nodes() if node.id in ids]
+        return replace(plan_releases(services, services["app-blue"].release), **override)
 
     def record(self, action: str, started: float, outcome: str, **fields: object) -> None:
         history.record(self.store, self.env.name, action, started, outcome, **fields)
@@ -135,12 +123,7 @@ class ClusterCutover:
         record: colors.ColorRecord | None = None
 
         def check() -> None:
-            remote = remote_reference(self.env, "site", release)
-            if self.swarm.manager.registry_digest(remote) is None:
-                raise Refused(
-                    f"release {release} is not in the registry ({remote} is missing): "
-                    f"`switcher push {release} --env {self.env.name}` first; nothing was changed"
-                )
+            self.stack.require_in_registry([("site", release)])
 
         def check_migrations() -> None:
             plan = migrations.parse_output(self.stack.job("plan", release, [*REPORTER, "plan"]))
@@ -258,14 +241,16 @@ class ClusterCutover:
             reason = colors.refusal(target, colors.read_record(self.store, target), release)
             if reason is not None:
                 raise Refused(f"will not make {target} live: {reason}; deploy a release to it first")
-        lbs = self.stack.lbs()
+        found = self.stack.lbs()
+        lbs = [lb for _, lb in found]
 
         def switch() -> None:
             switch_all(lbs, target, old, self.report)
 
         def verify() -> None:
             try:
-                verify_lbs(self.lb_nodes(), self.env, release, options.verify_requests, options.verify_timeout)
+                nodes = [node for node, _ in found]
+                verify_lbs(nodes, self.env, release, options.verify_requests, options.verify_timeout)
             except Unhealthy:
                 if not already_live:
                     self.report(f"verification failed: switching every lb back to {old}")

@@ -50,20 +50,24 @@ class ClusterStack:
         started = time.monotonic()
         with EnvironmentLock(self.swarm.manager, self.env.project, "up", self.report):
             try:
-                releases = self._up(requested)
+                releases, live = self._up(requested)
             except SwitcherError as error:
                 if self.store.exists():
                     history.record(
                         self.store, self.env.name, "up", started, "failed", release=requested, error=str(error)
                     )
                 raise
-            history.record(self.store, self.env.name, "up", started, "ok", release=releases.blue, requested=requested)
+            history.record(
+                self.store, self.env.name, "up", started, "ok",
+                color=live, release=releases.for_color(live), requested=requested,
+            )  # fmt: skip
         return self.status()
 
-    def _up(self, requested: str) -> Releases:
+    def _up(self, requested: str) -> tuple[Releases, str]:
         existing = self.swarm.services()
         releases = plan_releases(existing, requested)
-        self.require_in_registry(releases)
+        site = {("site", releases.blue), ("site", releases.green), ("site", releases.cron or releases.blue)}
+        self.require_in_registry(sorted(site | {(name, releases.stack) for name in ("lb", "db", "memcached")}))
         self.store.ensure()
         credentials = ensure_credentials(self.store, self.env.name)
         ensure_tls(self.env, self.store, self.report)
@@ -85,14 +89,14 @@ class ClusterStack:
         self.swarm.deploy(self.paths, variables)
         self.swarm.wait_running(["app-blue", "app-green", "cron", *INFRA], timeout)
         # Every lb on the live colour: an lb on a node that joined since starts at blue.
-        switch_all(self.lbs(), live, other_color(live), self.report)
+        switch_all([lb for _, lb in self.lbs()], live, other_color(live), self.report)
         self.swarm.prune_secrets(keep={variables["TLS_CERT_SECRET"], variables["TLS_KEY_SECRET"]})
-        return releases
+        return releases, live
 
     def live_color(self) -> str:
         """The colour every lb routes to; when they disagree (or none runs), the colour the last
         promote or rollback made live; blue for a new environment."""
-        colors = {lb.live() for lb in self.lbs()}
+        colors = {view.live for view in self.read_lbs(self.lbs())}
         if len(colors) == 1 and None not in colors:
             return str(colors.pop())
         for record in reversed(history.read(self.store).records):
@@ -100,20 +104,21 @@ class ClusterStack:
                 return str(record.get("color") or "blue")
         return "blue"
 
-    def lbs(self) -> list[LbContainer]:
-        nodes = {node.id: node for node in self.swarm.nodes()}
+    def lbs(self, nodes: list[Node] | None = None, tasks: list[Task] | None = None) -> list[tuple[Node, LbContainer]]:
+        """Every running lb task with its node, reached through that node's engine (`nodes` and
+        `tasks`: as the caller read them already)."""
+        by_id = {node.id: node for node in (self.swarm.nodes() if nodes is None else nodes)}
         found = []
-        for task in self.swarm.tasks("lb"):
-            if task.state == "running" and task.container_id and task.node_id in nodes:
-                node = nodes[task.node_id]
-                found.append(LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}"))
+        for task in self.swarm.tasks("lb") if tasks is None else tasks:
+            node = by_id.get(task.node_id)
+            if task.service == "lb" and task.state == "running" and task.container_id and node is not None:
+                lb = LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}")
+                found.append((node, lb))
         return found
 
-    def require_in_registry(self, releases: Releases) -> None:
-        """Every image the stack will run is in REGISTRY (`switcher push` put it there)."""
-        wanted = {("site", releases.blue), ("site", releases.green), ("site", releases.cron or releases.blue)}
-        wanted |= {(name, releases.stack) for name in ("lb", "db", "memcached")}
-        for name, release in sorted(wanted):
+    def require_in_registry(self, images: list[tuple[str, str]]) -> None:
+        """Every (image, release) is in REGISTRY (`switcher push` put it there); else nothing is done."""
+        for name, release in images:
             remote = remote_reference(self.env, name, release)
             if self.swarm.manager.registry_digest(remote) is None:
                 raise Refused(
@@ -197,7 +202,7 @@ class ClusterStack:
             tasks.setdefault(task.service, []).append((node.hostname if node else "?", task.state, task.release))
         for entries in tasks.values():
             entries.sort()
-        lbs = self.read_lbs(by_id, [task for task in found if task.service == "lb"])
+        lbs = self.read_lbs(self.lbs(nodes, found))
         notes = []
         if len({lb.live for lb in lbs}) > 1:
             notes.append(
@@ -217,24 +222,22 @@ class ClusterStack:
             notes=notes,
         )
 
-    def read_lbs(self, nodes: dict[str, Node], tasks: list[Task]) -> list[LbView]:
-        """Every running lb task's live flag, read through its node's engine, side by side."""
+    @staticmethod
+    def read_lbs(lbs: list[tuple[Node, LbContainer]]) -> list[LbView]:
+        """Each lb's live flag, read side by side."""
 
-        def read(task: Task) -> LbView:
-            node = nodes.get(task.node_id)
-            if node is None:
-                return LbView("?", "", None)
+        def read(pair: tuple[Node, LbContainer]) -> LbView:
+            node, lb = pair
             try:
-                live = LbContainer(self.swarm.engine(node), task.container_id).live()
+                live = lb.live()
             except SwitcherError:
                 live = None
             return LbView(node.hostname, node.address, live)
 
-        running = [task for task in tasks if task.state == "running" and task.container_id]
-        if not running:
+        if not lbs:
             return []
-        with ThreadPoolExecutor(max_workers=min(len(running), 16)) as pool:
-            return sorted(pool.map(read, running), key=lambda lb: lb.node)
+        with ThreadPoolExecutor(max_workers=min(len(lbs), 16)) as pool:
+            return sorted(pool.map(read, lbs), key=lambda view: view.node)
 
     # -- down ------------------------------------------------------------------------------
     def down(self, remove_volumes: bool) -> None:

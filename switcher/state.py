@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from switcher.config import COLORS, LIVE_FLAG_DIR, LIVE_FLAG_NAME, Environment
 from switcher.runtime import ContainerInfo, Docker
+from switcher.switch import LbContainer
 
 SERVICES = ("lb", "db", "memcached", "cron")
 # Shown only where they run: the processes a site declares in its Procfile and their broker.
@@ -110,8 +111,6 @@ def read_green_flag(docker: Docker, containers: list[ContainerInfo]) -> bool | N
     lb = lb_container(docker, containers)
     if lb is None:
         return None
-    from switcher.switch import LbContainer
-
     live = LbContainer(docker, lb.name).live()
     return None if live is None else live == "green"
 

@@ -54,7 +54,12 @@ class Task:
 
     @property
     def release(self) -> str:
-        return self.image.split("@", 1)[0].rsplit(":", 1)[-1]
+        return release_of(self.image)
+
+
+def release_of(image: str) -> str:
+    """The release (tag) of an image reference, with or without its digest."""
+    return image.split("@", 1)[0].rsplit(":", 1)[-1]
 
 
 def endpoint_url(value: str) -> str:
@@ -137,7 +142,7 @@ class Swarm:
             image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
             out[service.name.removeprefix(f"{self.project}_")] = ServiceInfo(
                 replicas=mode["Replicated"].get("Replicas", 1) if "Replicated" in mode else None,
-                release=image.split("@", 1)[0].rsplit(":", 1)[-1],
+                release=release_of(image),
             )
         return out
 
@@ -148,18 +153,16 @@ class Swarm:
             filters["service"] = f"{self.project}_{service}"
         with _docker_errors("listing tasks"):
             found = self.manager.client.api.tasks(filters=filters)
-        return [_task(raw, self._service_names()) for raw in found]
-
-    def _service_names(self) -> dict[str, str]:
-        if not hasattr(self, "_names"):
-            self._names = {service.id: service.name.removeprefix(f"{self.project}_") for service in self._services()}
-        return self._names
+        if service is not None:
+            names = {raw.get("ServiceID", ""): service for raw in found}
+        else:
+            names = {item.id: item.name.removeprefix(f"{self.project}_") for item in self._services()}
+        return [_task(raw, names) for raw in found]
 
     def wait_running(self, services: list[str], timeout: float) -> None:
         """Until every task of `services` runs (healthy, where the image checks health): as many
         as the service's replicas, or one per eligible node for a global service."""
         deadline = time.monotonic() + timeout
-        self.__dict__.pop("_names", None)
         while True:
             lacking = self._lacking(services)
             if not lacking:

@@ -12,11 +12,13 @@ from .stackenv import StackEnv
 
 
 class ClusterLoad:
-    """The same bounded load on every node's lb at once."""
+    """The same bounded load on every node's lb at once (or on `nodes` only)."""
 
-    def __init__(self, net: str, port: str, keepalive: bool, per_node: int = 6) -> None:
+    def __init__(
+        self, net: str, port: str, keepalive: bool, per_node: int = 6, nodes: tuple[int, ...] = (1, 2, 3)
+    ) -> None:
         self.loads = [
-            Load(f"https://{net}.1{k}:{port}/healthz", False, per_node, keepalive, max_seconds=240) for k in (1, 2, 3)
+            Load(f"https://{net}.1{k}:{port}/healthz", False, per_node, keepalive, max_seconds=240) for k in nodes
         ]
 
     def __enter__(self) -> ClusterLoad:
@@ -74,13 +76,10 @@ def cut_off_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 
     status = env.status()
     live = status["live"]
     victim = next(int(t["node"][1:]) for t in status["services"][f"app-{live}"]["tasks"] if t["node"] != "n1")
-    loads = [
-        Load(f"https://{net}.1{k}:{port}/healthz", False, 6, True, max_seconds=240) for k in (1, 2, 3) if k != victim
-    ]
+    load = ClusterLoad(net, port, keepalive=True, nodes=tuple(k for k in (1, 2, 3) if k != victim))
     link = f"swc{name}h{victim}"
     try:
-        for load in loads:
-            load.__enter__()
+        load.__enter__()
         time.sleep(2)
         cutting = time.monotonic()
         subprocess.run(["ip", "link", "set", link, "down"], check=True)
@@ -97,7 +96,6 @@ def cut_off_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 
         state = next(n["state"] for n in status["nodes"] if n["hostname"] == f"n{victim}")
         time.sleep(3)
     finally:
-        for load in loads:
-            load.__exit__(None, None, None)
+        load.__exit__(None, None, None)
         subprocess.run(["ip", "link", "set", link, "up"], check=False)
-    return NodeLoss(victim, cutting, cut, [a for load in loads for a in load.answers], rescheduled, state)
+    return NodeLoss(victim, cutting, cut, load.answers, rescheduled, state)
