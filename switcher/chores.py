@@ -8,10 +8,12 @@ import re
 import time
 
 from switcher.certificates import Certificates
+from switcher.compose_engine import ComposeEngine
 from switcher.config import COLORS, CRON_STOPPED_FLAG, parse_networks
 from switcher.credentials import ROTATABLE, rotate
 from switcher.errors import ConfigError, NotFound, Refused
 from switcher.maintenance import MaintenanceSwitch
+from switcher.maintenance_mode import set_maintenance
 from switcher.plans import retained_releases
 from switcher.schema import Schema
 from switcher.state import StackStatus
@@ -23,23 +25,8 @@ class Chores(Schema, Certificates):
         networks = parse_networks(allow, "--allow")  # before anything changes
         self.status()
         self._note_unseen(networks)
-        started = time.monotonic()
-        with self.locked("maintenance " + ("on" if on else "off")):
-            switch = MaintenanceSwitch(self.docker, self.lb())
-            release = self.status().live_release or self.any_release()  # under the lock: the page of now
-            if on:
-                switch.turn_on(release, self.credentials()["MAINTENANCE_TOKEN"], message, retry_after, networks)
-            else:
-                switch.turn_off()
-            self.record(
-                "maintenance",
-                started,
-                "ok",
-                state="on" if on else "off",
-                release=release,
-                message=message or "",
-                allow=networks,
-            )
+        token = self.credentials()["MAINTENANCE_TOKEN"]
+        set_maintenance(ComposeEngine(self), on, token, message, retry_after, networks)
 
     def _note_unseen(self, networks: list[str]) -> None:
         """Loopback clients reach the lb through Docker's userland proxy, from the network's

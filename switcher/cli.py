@@ -86,8 +86,8 @@ def _environment(env_name: str | None, swarm: bool = False) -> tuple[Paths, Envi
     env = load_environment(env_name or default_env_name(paths), paths)
     if env.engine == "swarm" and not swarm:
         raise ConfigError(
-            f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback and down work on a "
-            "cluster yet (this command is not built for it: issue #11)"
+            f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback, maintenance, cron "
+            "and down work on a cluster yet (this command is not built for it: issue #11)"
         )
     return paths, env
 
@@ -266,7 +266,7 @@ def _cutover(env_name: str | None) -> Cutover:
 
 
 def _switch_cutover(env_name: str | None) -> Cutover | ClusterCutover:
-    """deploy, promote, rollback: on one engine (compose) or on a Swarm."""
+    """deploy, promote, rollback, maintenance, cron: on one engine (compose) or on a Swarm."""
     paths, env = _environment(env_name, swarm=True)
     if env.engine == "swarm":
         return ClusterCutover(ClusterStack(paths, env, _say))
@@ -377,7 +377,7 @@ def maintenance_on(env_name: str | None, message: str | None, retry_after: int, 
     Clients on this host reach the lb through Docker's userland proxy, so the lb sees the
     network's gateway, never 127.0.0.1: use the bypass token for them.
     """
-    _cutover(env_name).maintenance(True, message, retry_after, list(allow))
+    _switch_cutover(env_name).maintenance(True, message, retry_after, list(allow))
     _say("maintenance mode is on")
 
 
@@ -385,7 +385,7 @@ def maintenance_on(env_name: str | None, message: str | None, retry_after: int, 
 @env_option
 def maintenance_off(env_name: str | None) -> None:
     """Turn maintenance mode off (no request is dropped)."""
-    _cutover(env_name).maintenance(False, None, 0, [])
+    _switch_cutover(env_name).maintenance(False, None, 0, [])
     _say("maintenance mode is off")
 
 
@@ -393,7 +393,7 @@ def maintenance_off(env_name: str | None) -> None:
 @env_option
 def maintenance_token(env_name: str | None) -> None:
     """Print the environment's bypass token."""
-    click.echo(_cutover(env_name).maintenance_token())
+    click.echo(_switch_cutover(env_name).maintenance_token())
 
 
 @cli.command()
@@ -419,7 +419,7 @@ def cron_command(action: str, env_name: str | None, as_json: bool) -> None:
     `stop` lets a running job finish (up to CRON_STOP_TIMEOUT) and keeps cron stopped across
     promotes until `start`. `promote` and `rollback` hand cron over to the new live release.
     """
-    state = _cutover(env_name).cron(action)
+    state = _switch_cutover(env_name).cron(action)
     if as_json:
         click.echo(json.dumps(state, indent=2))
     else:

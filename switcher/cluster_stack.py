@@ -8,6 +8,7 @@ engine, as they live on the one engine of a compose environment.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from switcher.config import Environment, Paths, other_color
 from switcher.credentials import ensure_credentials
 from switcher.errors import Refused, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
+from switcher.maintenance import MaintenanceSwitch
 from switcher.registry import remote_reference
 from switcher.store import EnvironmentStore
 from switcher.swarm import Node, Swarm, Task
@@ -29,6 +31,7 @@ from switcher.tls import ensure_tls
 
 Report = Callable[[str], None]
 LB_CONSTRAINT = "node.labels.switcher.lb == true"
+CRON_STATE = "cron.json"  # in the store: {"stopped": true} while an operator keeps cron stopped
 INFRA = ("db", "memcached", "lb")
 
 
@@ -135,8 +138,24 @@ class ClusterStack:
         for what, content in (("tls-cert", cert), ("tls-key", key)):
             names[what] = secret_name(self.env.project, what, content)
             self.swarm.ensure_secret(names[what], content)
-        variables.update(TLS_CERT_SECRET=names["tls-cert"], TLS_KEY_SECRET=names["tls-key"], CRON_REPLICAS="1")
+        replicas = "0" if self.cron_stopped() else "1"
+        variables.update(TLS_CERT_SECRET=names["tls-cert"], TLS_KEY_SECRET=names["tls-key"], CRON_REPLICAS=replicas)
         return variables
+
+    def cron_stopped(self) -> bool:
+        """An operator stopped cron (`switcher cron stop`): it stays stopped across promotes."""
+        raw = self.store.read(CRON_STATE)
+        try:
+            return bool(raw and json.loads(raw).get("stopped"))
+        except (ValueError, AttributeError):
+            return True  # unreadable: stopped is the safe side (no job runs twice)
+
+    def set_cron_stopped(self, stopped: bool) -> None:
+        self.store.write({CRON_STATE: (json.dumps({"stopped": stopped}).encode(), 0o600)})
+
+    def deploy(self, releases: Releases) -> None:
+        """docker stack deploy of the stack with `releases` (services that do not change keep their tasks)."""
+        self.swarm.deploy(self.paths, self.variables(releases, self.credentials()))
 
     def apply_roles(self, credentials: dict[str, str]) -> None:
         """Both passwords and the site's role, set by `db-roles` in the db task (its node's engine)."""
@@ -204,10 +223,13 @@ class ClusterStack:
             entries.sort()
         lbs = self.read_lbs(self.lbs(nodes, found))
         notes = []
-        if len({lb.live for lb in lbs}) > 1:
+        if len({lb.live for lb in lbs if lb.live is not None}) > 1:
             notes.append(
                 "the lbs disagree on the live colour: " + ", ".join(f"{lb.node} {lb.live or 'unknown'}" for lb in lbs)
             )
+        unread = [lb.node for lb in lbs if lb.live is None]
+        if unread:
+            notes.append(f"the lb on {', '.join(unread)} could not be read (its node's engine does not answer)")
         for node in nodes:
             if node.state != "ready":
                 notes.append(f"node {node.hostname} is {node.state}: its tasks are rescheduled elsewhere")
@@ -224,15 +246,16 @@ class ClusterStack:
 
     @staticmethod
     def read_lbs(lbs: list[tuple[Node, LbContainer]]) -> list[LbView]:
-        """Each lb's live flag, read side by side."""
+        """Each lb's live flag and maintenance state, read side by side."""
 
         def read(pair: tuple[Node, LbContainer]) -> LbView:
             node, lb = pair
             try:
                 live = lb.live()
+                maintenance = MaintenanceSwitch(lb.docker, lb.container).read() is not None
             except SwitcherError:
-                live = None
-            return LbView(node.hostname, node.address, live)
+                live, maintenance = None, False
+            return LbView(node.hostname, node.address, live, maintenance)
 
         if not lbs:
             return []

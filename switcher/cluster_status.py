@@ -12,6 +12,7 @@ class LbView:
     node: str
     address: str
     live: str | None  # the colour its flag says; None: it could not be read
+    maintenance: bool = False  # its maintenance state file is there
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,15 @@ class ClusterStatus:
 
     @property
     def live(self) -> str | None:
-        """The colour every lb routes to; None when none answers or they disagree."""
-        colors = {lb.live for lb in self.lbs}
+        """The colour every lb that could be read routes to; None when none could or they disagree."""
+        colors = {lb.live for lb in self.lbs if lb.live is not None}
         return colors.pop() if len(colors) == 1 else None
+
+    @property
+    def maintenance(self) -> bool | None:
+        """Maintenance on every lb (True), on none (False), or on some only (None)."""
+        states = {lb.maintenance for lb in self.lbs}
+        return states.pop() if len(states) == 1 else (None if states else False)
 
     def to_json(self) -> dict:
         return {
@@ -37,6 +44,7 @@ class ClusterStatus:
             "project": self.project,
             "engine": "swarm",
             "live": self.live,
+            "maintenance": self.maintenance,
             "nodes": [
                 {
                     "hostname": n.hostname,
@@ -54,9 +62,15 @@ class ClusterStatus:
                 }
                 for name, tasks in self.tasks.items()
             },
-            "lbs": [{"node": lb.node, "address": lb.address, "live": lb.live} for lb in self.lbs],
+            "lbs": [
+                {"node": lb.node, "address": lb.address, "live": lb.live, "maintenance": lb.maintenance}
+                for lb in self.lbs
+            ],
             "notes": list(self.notes),
         }
+
+
+MAINTENANCE_WORDS = {True: "ON (switcher maintenance off)", False: "off", None: "on some lbs only (run it again)"}
 
 
 def cluster_lines(status: ClusterStatus) -> list[str]:
@@ -64,6 +78,7 @@ def cluster_lines(status: ClusterStatus) -> list[str]:
     out = [
         f"environment  {status.env} (Swarm stack {status.project})",
         f"live colour  {status.live or 'unknown'} (read from {len(status.lbs)} lb(s))",
+        "maintenance  " + MAINTENANCE_WORDS[status.maintenance],
         "nodes",
     ]
     for node in status.nodes:
@@ -78,6 +93,7 @@ def cluster_lines(status: ClusterStatus) -> list[str]:
         out.append(f"  {name:<10} {count:<12} {where}")
     out.append("lbs")
     for lb in status.lbs:
-        out.append(f"  {lb.node:<16} live {lb.live or 'unknown':<8} https://{lb.address}:{status.https_port}/")
+        mode = " maintenance" if lb.maintenance else ""
+        out.append(f"  {lb.node:<16} live {lb.live or 'unknown':<8} https://{lb.address}:{status.https_port}/{mode}")
     out.extend(f"note: {note}" for note in status.notes)
     return out

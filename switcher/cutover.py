@@ -1,5 +1,6 @@
-"""Carrying out deploy, promote and rollback: the steps of plans.py against Docker, the lb and
-HTTP, each reported as it starts, the whole recorded in the history.
+"""deploy on one Docker engine: the steps of plans.deploy_plan against Docker, the lb and HTTP,
+each reported as it starts, the whole recorded in the history; promote and rollback run the
+same steps on every engine (promotion.py over compose_engine.py).
 
 Every decision about colours is made from a status read under the environment's lock (a
 status read before it may be stale by the time the lock is ours). A colour goes live only when
@@ -15,33 +16,17 @@ from collections.abc import Callable
 
 from switcher import colors, migrations, smoke
 from switcher.chores import Chores
-from switcher.config import check_release, other_color
-from switcher.errors import ConfigError, NotFound, Refused, SwitcherError, Unhealthy
+from switcher.compose_engine import ComposeEngine
+from switcher.config import check_release
+from switcher.errors import ConfigError, Refused, SwitcherError, Unhealthy
 from switcher.maintenance import MaintenanceSwitch
-from switcher.plans import Options, deploy_plan, promote_plan
-from switcher.runtime import ContainerInfo, require_images
-from switcher.switch import switch_all
+from switcher.plans import Options, deploy_plan
+from switcher.promotion import Promotion
+from switcher.runtime import require_images
 
 
 class Cutover(Chores):
     # -- waiting ------------------------------------------------------------------------------
-    def _expect(self, listener: str, release: str, path: str = "/healthz", count: int = 1, timeout: float = 15) -> None:
-        """`count` answers in a row with 200 and X-Release `release`, within `timeout`."""
-        deadline = time.monotonic() + timeout
-        good = 0
-        while good < count:
-            last = self.probe.get(listener, path)
-            if last.status == 200 and last.release == release:
-                good += 1
-                continue
-            good = 0
-            if time.monotonic() > deadline:
-                raise Unhealthy(
-                    f"{listener} {path} answered {last.status} with release {last.release or '-'} "
-                    f"(expected 200 from {release}): {last.body[:120]!r}"
-                )
-            time.sleep(0.2)
-
     def _smoke(self, release: str, timeout: float) -> None:
         """Each of SMOKE_PATHS answers through preview as smoke.problem() wants; a colour still
         coming up (no answer, 502-504) gets until `timeout`, anything else fails at once."""
@@ -87,7 +72,7 @@ class Cutover(Chores):
             idle, turned_on = self._deploy_locked(release, options)
             if then_promote:
                 try:
-                    self._promote_locked(idle, options, expected_release=release)
+                    self.promotion.promote_locked(idle, options, expected_release=release)
                 except SwitcherError:
                     if turned_on:
                         self.report("maintenance stays on: check through the bypass, then `switcher maintenance off`")
@@ -167,7 +152,7 @@ class Cutover(Chores):
 
         def wait_healthy() -> None:
             self.wait_healthy(idle, options.health_timeout)
-            self._expect("preview", release, timeout=options.verify_timeout)
+            self.expect("preview", release, timeout=options.verify_timeout)
 
         actions = {
             "check-release": lambda: None,
@@ -205,182 +190,13 @@ class Cutover(Chores):
         self.report(f"release {release} is ready on {idle}: {self.env.preview_url}")
         return idle, turned_on
 
-    # -- promote ------------------------------------------------------------------------------
+    # -- promote and rollback: the same steps on every engine (promotion.py) --------------------
+    @property
+    def promotion(self) -> Promotion:
+        return Promotion(ComposeEngine(self))
+
     def promote(self, target: str | None, options: Options, dry_run: bool, expected_release: str | None = None) -> None:
-        before = self.status()
-        if target is not None:
-            other_color(target)  # refuses an unknown colour
-        if dry_run:
-            color = target or before.idle
-            assert color is not None
-            release = expected_release or before.colors[color].release or "?"
-            steps = promote_plan(color, other_color(color), release, before.live == color, options.stop_old)
-            self._run(f"promote {color}", steps, {}, dry_run=True)
-            return
-        with self.locked(f"promote {target or 'the idle colour'}"):
-            self._promote_locked(target, options, expected_release)
+        self.promotion.promote(target, options, dry_run, expected_release)
 
-    def _promote_locked(
-        self, target: str | None, options: Options, expected_release: str | None = None, action: str = "promote"
-    ) -> None:
-        status = self.status()  # under the lock
-        target = target or status.idle
-        assert target is not None
-        old = other_color(target)
-        target_container = self.color_container(target)
-        if target_container is None or not target_container.release:
-            raise NotFound(f"app-{target} does not exist; deploy a release to it first")
-        release = target_container.release
-        if expected_release and release != expected_release:
-            raise SwitcherError(f"app-{target} runs {release}, not {expected_release}")
-        already_live = status.live == target
-        if not already_live:
-            reason = colors.refusal(target, self.color_record(target), release)
-            if reason is not None:
-                raise Refused(f"will not make {target} live: {reason}; deploy a release to it first")
-        steps = promote_plan(target, old, release, already_live, options.stop_old)
-        started = time.monotonic()
-        switched = False
-        lbs = self.lbs()  # every lb is switched at once; the first one also checks and publishes
-        lb = lbs[0].name
-        old_release = status.colors[old].release
-
-        def gate() -> None:
-            if target_container.state != "running" or target_container.health != "healthy":
-                raise Unhealthy(f"app-{target} is {target_container.state}/{target_container.health}, not healthy")
-            self._expect("preview", release, timeout=options.verify_timeout)
-
-        def check_schema() -> None:
-            state = self.release_state(release, target_container.name)
-            if state is None:
-                raise Unhealthy(f"app-{target} could not say which migrations it knows")
-            self.refuse_behind(release, [str(name) for name in state.get("ahead") or []])
-
-        def nginx_check() -> None:
-            code, output = self.docker.exec_output(lb, ["nginx", "-t", "-q", "-e", "stderr"])
-            if code != 0:
-                raise ConfigError(f"the lb's nginx configuration is invalid: {output.strip().splitlines()[-1:]}")
-
-        def publish() -> None:
-            if self.docker.exec_status(lb, ["test", "-f", f"/srv/static/.releases/{release}.json"]) != 0:
-                self.task(["publish-assets", "/srv/static", "/srv/maintenance"], release, user="0")
-
-        def switch() -> None:
-            nonlocal switched
-            maintenance = MaintenanceSwitch(self.docker, lb)
-            if maintenance.read() is not None:  # the page of the release that is about to be live
-                maintenance.refresh_page(release)
-            switch_all(lbs, target, old, self.report)
-            switched = True
-
-        def verify() -> None:
-            try:
-                self._expect("live", release, count=options.verify_requests, timeout=options.verify_timeout)
-            except Unhealthy:
-                if switched:
-                    self.report(f"verification failed: switching live traffic back to {old}")
-                    switch_all(lbs, old, target, self.report)
-                raise
-
-        actions = {
-            "gate": gate,
-            "check-schema": check_schema,
-            "nginx-check": nginx_check,
-            "publish": publish,
-            "switch": switch,
-            "verify": verify,
-            "cron": lambda: self.cron_follow(release),
-            "drain": lambda: self._drain(old, options.drain_timeout),
-            "stop-old": lambda: self._stop_color(old),
-            "prune": lambda: self.prune_static(quiet=True),
-        }
-        fields = {"color": target, "release": release, "previous_color": old, "previous_release": old_release}
-        try:
-            self._run(f"{action} {target}", steps, actions, dry_run=False)
-        except SwitcherError as error:
-            self.record(action, started, "failed", **fields, error=str(error))
-            raise
-        self.record(action, started, "ok", **fields)
-        self.report(f"{target} is live with release {release}; {old} ({old_release}) is idle")
-
-    def _stop_color(self, color: str) -> None:
-        container = self.color_container(color)
-        if container is not None:
-            self.docker.stop(container.name, timeout=30)
-
-    def _drain(self, color: str, timeout: float) -> None:
-        container = self.color_container(color)
-        if container is None or container.state != "running":
-            return
-        deadline = time.monotonic() + timeout
-        while True:
-            code, output = self.docker.exec_output(container.name, ["inflight"])
-            if code != 0:
-                self.report(f"  app-{color} cannot count its requests in flight; not waiting")
-                return
-            in_flight = int(output.strip() or 0)
-            if in_flight == 0:
-                return
-            if time.monotonic() > deadline:
-                self.report(f"  app-{color} still has {in_flight} requests in flight after {timeout:.0f} s")
-                return
-            time.sleep(0.2)
-
-    # -- rollback -----------------------------------------------------------------------------
     def rollback(self, options: Options, dry_run: bool) -> None:
-        before = self.status()
-        if dry_run:
-            target = before.idle
-            assert target is not None
-            container = self.color_container(target)
-            plan = self._rollback_source(target, container)
-            if plan is not None:
-                self.report(f"rollback: first {plan[1]}")
-            self.promote(target, options, dry_run=True)
-            return
-        with self.locked("rollback"):
-            status = self.status()  # under the lock
-            target = status.idle
-            assert target is not None
-            container = self.color_container(target)
-            plan = self._rollback_source(target, container)
-            if plan is not None:
-                release, why = plan
-                self.report(why)
-                if container is not None and container.release == release and container.state != "running":
-                    self.docker.start(container.name)
-                else:
-                    self.stack.recreate_color(target, self.releases(fallback=release, **{target: release}))
-                self.wait_healthy(target, options.health_timeout)
-                self.set_color_record(target, colors.ready(release))
-            self._promote_locked(target, options, action="rollback")
-
-    def _rollback_source(self, target: str, container: ContainerInfo | None) -> tuple[str, str] | None:
-        """None when the idle colour can go live as it is; else the release to bring it back
-        with and why. Refuses when it holds a release that did not deploy ok and no earlier
-        release of it is known good."""
-        record = self.color_record(target)
-        running = container.release if container is not None else None
-        reason = colors.refusal(target, record, running)
-        if reason is None and container is not None:
-            if container.state == "running":
-                return None
-            return running or "", f"starting app-{target} (release {running}) again"
-        if record is None:  # an environment from before deploy records: trust the history
-            release = self._recorded_release(target)
-            return release, f"recreating app-{target} with its recorded release {release}"
-        good = record.last_ok
-        if not good or not self.docker.image_exists(f"{self.env.image_prefix}/site:{good}"):
-            missing = "no earlier release of it is recorded ok" if not good else f"its last good release {good} is gone"
-            raise Refused(f"cannot roll back to {target}: {reason or 'it has no container'}, and {missing}")
-        return good, f"{reason or f'app-{target} is gone'}: rolling {target} back to its last good release {good}"
-
-    def _recorded_release(self, color: str) -> str:
-        for record in reversed(self.history().records):
-            if record.get("outcome") != "ok":
-                continue
-            if record.get("color") == color and record.get("release"):
-                return record["release"]
-            if record.get("previous_color") == color and record.get("previous_release"):
-                return record["previous_release"]
-        raise NotFound(f"no release of {color} is recorded; deploy one with `switcher deploy RELEASE`")
+        self.promotion.rollback(options, dry_run)

@@ -210,6 +210,21 @@ def backup_before(records: list[dict[str, Any]], migrations: list[str]) -> str |
     return None
 
 
+def behind_refusal(records: list[dict[str, Any]], release: str, ahead: list[str]) -> str | None:
+    """Why `release` cannot run live on a database that holds `ahead` (migrations it does not
+    know, a newer release's) that older code cannot run beside; None when it can."""
+    blockers = rollback_blockers(ahead, applied_by_deploys(records))
+    if not blockers:
+        return None
+    backup = backup_before(records, ahead)
+    restore = (
+        f"`switcher db restore {backup} --yes` puts back the database from before them"
+        if backup
+        else "no backup from before them is recorded (see `switcher db list`)"
+    )
+    return f"{release} cannot serve this database: it lacks {'; '.join(blockers)}; {restore}"
+
+
 def describe_state(state: dict[str, Any] | None) -> str:
     """One colour's migrations against the database, for `status`."""
     if state is None:

@@ -56,18 +56,23 @@ def deploy_plan(idle: str, release: str, smoke_paths: list[str] | None = None, m
 
 
 def promote_plan(target: str, old: str, release: str, already_live: bool, stop_old: bool) -> list[Step]:
+    """promote's steps, the same on every engine (one lb on one engine, one per lb node on a Swarm)."""
     flag = f"create {LIVE_FLAG}" if target == "green" else f"remove {LIVE_FLAG}"
     steps = []
     if not already_live:
         steps += [
-            Step("gate", f"check app-{target} is running, healthy and answers with {release} through preview"),
+            Step("gate", f"check app-{target} runs {release}, healthy (one engine: answering through preview)"),
             Step("check-schema", f"refuse if the database has migrations {release} lacks that older code cannot bear"),
-            Step("nginx-check", "validate the lb's nginx configuration (nginx -t)"),
-            Step("publish", f"make sure the static files of {release} are published"),
-            Step("switch", f"send new requests to {target}: {flag} (atomic; nginx reads it per request)"),
+            Step("nginx-check", "validate every lb's nginx configuration (nginx -t)"),
+            Step("publish", f"make sure the static files of {release} are published on every lb"),
+            Step(
+                "switch",
+                f"every lb sends new requests to {target}: {flag} (atomic; nginx reads it per request); "
+                "each read back, else every lb switched back",
+            ),
         ]
     steps += [
-        Step("verify", f"check through the live listener that new requests get {release}; else switch back"),
+        Step("verify", f"check that every lb's live listener answers with {release}; else switch every lb back"),
         Step("cron", f"hand cron over to {release}: the old scheduler finishes its job and stops first"),
         Step("drain", f"wait until app-{old} has finished its requests in flight (it stays warm)"),
     ]

@@ -63,6 +63,17 @@ def _short(error: Exception) -> str:
     return text[:200]
 
 
+class UnreachableDocker:
+    """A cluster node's engine that could not be reached: every use raises the error connecting
+    gave (a SwitcherError), so each caller decides what an unreachable node means for it."""
+
+    def __init__(self, error: DockerUnavailable) -> None:
+        self.error = error
+
+    def __getattr__(self, name: str) -> object:
+        raise self.error
+
+
 class Docker:
     """A connected Docker client, checked with a ping so later calls fail only for real."""
 

@@ -66,18 +66,10 @@ class Schema(Database):
         (a newer release's) that older code cannot run beside; say so when they are compatible."""
         if not ahead:
             return
-        records = self.history().records
-        blockers = migrations.rollback_blockers(ahead, migrations.applied_by_deploys(records))
-        if not blockers:
-            self.report(f"  the database is ahead of {release} by {len(ahead)} compatible migration(s): it can serve")
-            return
-        backup = migrations.backup_before(records, ahead)
-        restore = (
-            f"`switcher db restore {backup} --yes` puts back the database from before them"
-            if backup
-            else "no backup from before them is recorded (see `switcher db list`)"
-        )
-        raise Refused(f"{release} cannot serve this database: it lacks {'; '.join(blockers)}; {restore}")
+        refusal = migrations.behind_refusal(self.history().records, release, ahead)
+        if refusal is not None:
+            raise Refused(refusal)
+        self.report(f"  the database is ahead of {release} by {len(ahead)} compatible migration(s): it can serve")
 
     def colour_migration_states(self) -> dict[str, str]:
         """Each running colour's migrations against the database, for `status`: the applied ones

@@ -88,6 +88,23 @@ class Session:
                 last_said = now
             time.sleep(0.5)
 
+    def expect(self, listener: str, release: str, path: str = "/healthz", count: int = 1, timeout: float = 15) -> None:
+        """`count` answers in a row with 200 and X-Release `release`, within `timeout`."""
+        deadline = time.monotonic() + timeout
+        good = 0
+        while good < count:
+            last = self.probe.get(listener, path)
+            if last.status == 200 and last.release == release:
+                good += 1
+                continue
+            good = 0
+            if time.monotonic() > deadline:
+                raise Unhealthy(
+                    f"{listener} {path} answered {last.status} with release {last.release or '-'} "
+                    f"(expected 200 from {release}): {last.body[:120]!r}"
+                )
+            time.sleep(0.2)
+
     @property
     def probe(self) -> SiteProbe:
         if self._probe is None:

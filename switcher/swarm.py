@@ -13,13 +13,14 @@ import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import docker
 import docker.errors
 
 from switcher.config import Environment, Paths
-from switcher.errors import ConfigError, SwitcherError, Unhealthy
-from switcher.runtime import Docker, _docker_errors, _short
+from switcher.errors import ConfigError, DockerUnavailable, SwitcherError, Unhealthy
+from switcher.runtime import Docker, UnreachableDocker, _docker_errors, _short
 
 ENGINE_LABEL = "switcher.engine"  # a node's own Docker endpoint (unix://, tcp://, ssh://)
 STACK_LABEL = "com.docker.stack.namespace"
@@ -103,7 +104,10 @@ class Swarm:
                     f"node {node.hostname} has no {ENGINE_LABEL} label: switcher reaches each node's engine "
                     f"by it (`docker node update --label-add {ENGINE_LABEL}=ssh://user@host {node.hostname}`)"
                 )
-            self._engines[node.id] = Docker(base_url=endpoint_url(url), timeout=15)
+            try:
+                self._engines[node.id] = Docker(base_url=endpoint_url(url), timeout=15)
+            except DockerUnavailable as error:  # a node that is down: each use of it says so
+                self._engines[node.id] = cast(Docker, UnreachableDocker(error))
         return self._engines[node.id]
 
     # -- the stack -----------------------------------------------------------------------
@@ -186,6 +190,14 @@ class Swarm:
             if time.monotonic() >= deadline:
                 also = f", and {len(running) - count} of {', '.join(others)}" if others else ""
                 raise Unhealthy(f"{service}: {count} of {wanted.replicas if wanted else '?'} tasks run {release}{also}")
+            time.sleep(1)
+
+    def wait_stopped(self, service: str, timeout: float) -> None:
+        """Until no task of `service` runs (scaled to none)."""
+        deadline = time.monotonic() + timeout
+        while any(task.state == "running" for task in self.tasks(service)):
+            if time.monotonic() > deadline:
+                raise Unhealthy(f"{service} still runs after {timeout:.0f} s")
             time.sleep(1)
 
     def _lacking(self, services: list[str]) -> str:

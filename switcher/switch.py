@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from switcher.config import LIVE_FLAG
-from switcher.errors import SwitcherError
+from switcher.errors import ConfigError, SwitcherError
+from switcher.maintenance import MaintenanceSwitch
 from switcher.runtime import Docker
 
 
@@ -49,8 +50,24 @@ class LbContainer:
         code = self.docker.exec_status(self.container, ["test", "-f", LIVE_FLAG])
         return {0: "green", 1: "blue"}.get(code)
 
+    def check_config(self) -> None:
+        """Its nginx configuration is valid (nginx -t); else ConfigError."""
+        code, output = self.docker.exec_output(self.container, ["nginx", "-t", "-q", "-e", "stderr"])
+        if code != 0:
+            raise ConfigError(f"{self.name}'s nginx configuration is invalid: {output.strip().splitlines()[-1:]}")
 
-def _side_by_side(lbs: Sequence[LoadBalancer], action: Callable[[LoadBalancer], object]) -> list[object]:
+    def refresh_maintenance(self, release: str) -> None:
+        """When maintenance is on here: its page becomes `release`'s (about to be live)."""
+        maintenance = MaintenanceSwitch(self.docker, self.container)
+        if maintenance.read() is not None:
+            maintenance.refresh_page(release)
+
+    def has_published(self, release: str) -> bool:
+        """The static files of `release` are in its static volume."""
+        return self.docker.exec_status(self.container, ["test", "-f", f"/srv/static/.releases/{release}.json"]) == 0
+
+
+def side_by_side(lbs: Sequence[LoadBalancer], action: Callable[[LoadBalancer], object]) -> list[object]:
     """`action` on every lb at once (one lb: in this thread); each result or the error it raised."""
 
     def guarded(lb: LoadBalancer) -> object:
@@ -73,8 +90,8 @@ def switch_all(
     if not lbs:
         raise SwitcherError("no lb runs: nothing routes live traffic")
     started = time.monotonic()
-    flipped = _side_by_side(lbs, lambda lb: lb.set_live(color))
-    seen = _side_by_side(lbs, lambda lb: lb.live())
+    flipped = side_by_side(lbs, lambda lb: lb.set_live(color))
+    seen = side_by_side(lbs, lambda lb: lb.live())
     failed = [
         (lb, outcome if isinstance(outcome, SwitcherError) else f"it routes to {now or 'an unknown colour'}")
         for lb, outcome, now in zip(lbs, flipped, seen, strict=True)
@@ -86,7 +103,7 @@ def switch_all(
     took = [lb for lb, now in zip(lbs, seen, strict=True) if now == color]
     if took:
         report(f"{failed[0][0].name} did not take {color}: switching {len(took)} lb(s) back to {previous}")
-        back = _side_by_side(took, lambda lb: lb.set_live(previous))
+        back = side_by_side(took, lambda lb: lb.set_live(previous))
         stuck = [lb.name for lb, outcome in zip(took, back, strict=True) if isinstance(outcome, SwitcherError)]
         if stuck:
             report(f"could not switch {', '.join(stuck)} back to {previous}: the lbs disagree, see `switcher status`")

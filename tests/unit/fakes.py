@@ -1,11 +1,16 @@
-"""In-memory stand-ins for the environment's store and for the Docker runtime, for unit tests
-of the pure logic and of the order of decisions (never for what Docker itself does)."""
+"""In-memory stand-ins for the environment's store, the Docker runtime, the lbs and the engine
+interface, for unit tests of the pure logic and of the order of decisions (never for what
+Docker itself does)."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from contextlib import contextmanager
 
 from switcher.config import LIVE_FLAG
+from switcher.engine import ColorState, Routing
+from switcher.errors import SwitcherError, Unhealthy
 from switcher.runtime import ContainerInfo
 
 
@@ -95,3 +100,110 @@ class FakeDocker:
 
 def container(service: str, release: str = "r1", state: str = "running", health: str = "healthy", name: str = ""):
     return ContainerInfo(name=name or f"p-{service}-1", service=service, state=state, health=health, release=release)
+
+
+class FakeLb:
+    """An lb that routes to a colour; `refuses`: its flip fails; `ignores`: it reads back the old one."""
+
+    def __init__(self, name: str, live: str = "blue", refuses: bool = False, ignores: bool = False) -> None:
+        self.name, self.routes, self.refuses, self.ignores = name, live, refuses, ignores
+        self.flips: list[str] = []
+
+    def set_live(self, color: str) -> None:
+        self.flips.append(color)
+        if self.refuses:
+            raise SwitcherError(f"could not switch {self.name} to {color}: no such container")
+        if not self.ignores:
+            self.routes = color
+
+    def live(self) -> str | None:
+        return self.routes
+
+
+class FakeEngine:
+    """The engine interface (switcher/engine.py) in memory: colours, lbs and a store; every
+    operation is logged in `calls`, and one named in `failing` raises its error."""
+
+    def __init__(self, env, live: str = "blue", releases: dict[str, str | None] | None = None, lbs: int = 3) -> None:
+        self.env, self.store, self.said = env, MemoryStore(), []
+        self.report = self.said.append
+        releases = releases or {"blue": "r1", "green": "r2"}
+        self.colors = {
+            color: ColorState(release, release is not None, release is not None, "running/healthy")
+            for color, release in releases.items()
+        }
+        self.lb_list = [FakeLb(f"lb-{k}", live) for k in range(1, lbs + 1)]
+        self.ahead: list[str] = []
+        self.failing: dict[str, SwitcherError] = {}
+        self.registry = {release for release in releases.values() if release}
+        self.calls: list[str] = []
+        self.while_waiting_for_the_lock: Callable[[], object] = lambda: None  # another command's work
+
+    def _do(self, call: str) -> None:
+        self.calls.append(call)
+        if call.split()[0] in self.failing:
+            raise self.failing[call.split()[0]]
+
+    @contextmanager
+    def locked(self, command: str):
+        self.calls.append(f"lock {command}")
+        self.while_waiting_for_the_lock()
+        try:
+            yield self
+        finally:
+            self.calls.append("unlock")
+
+    def routing(self) -> Routing:
+        lives = {lb.routes for lb in self.lb_list}
+        if len(lives) == 1:
+            return Routing(lives.pop())
+        return Routing(None, f"the lbs disagree: {', '.join(f'{lb.name} on {lb.routes}' for lb in self.lb_list)}")
+
+    def color(self, color: str) -> ColorState:
+        return self.colors[color]
+
+    def lbs(self) -> list[FakeLb]:
+        return self.lb_list
+
+    def gate(self, color: str, release: str, timeout: float) -> None:
+        self._do(f"gate {color} {release}")
+
+    def migrations_ahead(self, color: str, release: str) -> list[str]:
+        self._do(f"check-schema {release}")
+        return self.ahead
+
+    def check_lbs(self) -> None:
+        self._do("nginx-check")
+
+    def publish(self, release: str) -> None:
+        self._do(f"publish {release}")
+
+    def refresh_maintenance(self, release: str) -> None:
+        self._do(f"maintenance-page {release}")
+
+    def verify(self, release: str, count: int, timeout: float) -> None:
+        self._do(f"verify {release}")
+        for lb in self.lb_list:
+            if self.colors[lb.routes].release != release:
+                raise Unhealthy(f"{lb.name} answered from {self.colors[lb.routes].release}, not {release}")
+
+    def cron_follow(self, release: str, timeout: float) -> None:
+        self._do(f"cron {release}")
+
+    def drain(self, color: str, timeout: float) -> None:
+        self._do(f"drain {color}")
+
+    def stop_color(self, color: str) -> None:
+        self._do(f"stop {color}")
+        state = self.colors[color]
+        self.colors[color] = ColorState(state.release, False, False, "exited")
+
+    def prune(self) -> None:
+        self._do("prune")
+
+    def has_release(self, release: str) -> bool:
+        return release in self.registry
+
+    def bring_back(self, color: str, release: str, timeout: float) -> None:
+        self._do(f"bring-back {color} {release}")
+        self.colors[color] = ColorState(release, True, True, "running/healthy")

@@ -1,4 +1,5 @@
-"""The order of decisions in deploy, promote and rollback, against a fake runtime: colours are
+"""The order of decisions in deploy, promote and rollback on one engine (compose_engine.py
+under promotion.py), against a fake runtime: colours are
 chosen from a status read under the lock, and a colour whose deploy did not finish ok never
 goes live. (What Docker, compose and nginx do is tested for real in tests/integration.)"""
 
@@ -9,6 +10,7 @@ from switcher.config import Paths, validate
 from switcher.cutover import Cutover
 from switcher.errors import Refused, SwitcherError
 from switcher.plans import Options
+from switcher.promotion import Promotion
 
 from .conftest import ROOT
 from .fakes import FakeDocker, MemoryStore, container
@@ -45,15 +47,6 @@ def test_deploy_recreates_the_colour_that_is_idle_once_the_lock_is_held(tmp_path
     assert docker.markers == {}, "the lock is released after a failure"
 
 
-def test_rollback_goes_to_the_colour_that_is_idle_once_the_lock_is_held(tmp_path, monkeypatch):
-    docker = FakeDocker(list(RUNNING), green_flags=[False, True])
-    switch, _ = cutover(docker, tmp_path)
-    promoted = []
-    monkeypatch.setattr(switch, "_promote_locked", lambda target, options, action: promoted.append(target))
-    switch.rollback(Options(), dry_run=False)
-    assert promoted == ["blue"]
-
-
 def failed_green(store: MemoryStore) -> None:
     record = colors.finished(colors.starting(None, "r1", "r2"), error="preview / answered 500")
     colors.write_record(store, "green", record)
@@ -77,7 +70,7 @@ def test_rollback_recreates_a_failed_colour_from_its_last_good_release(tmp_path,
     recreated, promoted = [], []
     monkeypatch.setattr(switch.stack, "recreate_color", lambda color, rel: recreated.append((color, rel.green)))
     monkeypatch.setattr(switch, "wait_healthy", lambda color, timeout: None)
-    monkeypatch.setattr(switch, "_promote_locked", lambda target, options, action: promoted.append(target))
+    monkeypatch.setattr(Promotion, "promote_locked", lambda self, target, options, action: promoted.append(target))
     switch.rollback(Options(), dry_run=False)
     assert recreated == [("green", "r1")], "the failed release r2 must not go live"
     assert promoted == ["green"]

@@ -8,21 +8,7 @@ import pytest
 from switcher.errors import SwitcherError
 from switcher.switch import switch_all
 
-
-class FakeLb:
-    def __init__(self, name: str, live: str = "blue", refuses: bool = False, ignores: bool = False) -> None:
-        self.name, self.routes, self.refuses, self.ignores = name, live, refuses, ignores
-        self.flips: list[str] = []
-
-    def set_live(self, color: str) -> None:
-        self.flips.append(color)
-        if self.refuses:
-            raise SwitcherError(f"could not switch {self.name} to {color}: no such container")
-        if not self.ignores:
-            self.routes = color
-
-    def live(self) -> str | None:
-        return self.routes
+from .fakes import FakeLb
 
 
 def test_every_lb_takes_the_switch():

@@ -1,0 +1,135 @@
+"""The one interface promote and rollback run over (promotion.py): what they need of the engine
+an environment runs on. Two implementations: one Docker engine with Compose
+(compose_engine.py) and a Swarm (swarm_engine.py); the unit tests use an in-memory fake.
+
+Every method is safe to repeat: a switcher killed between any two leaves a serving site and
+the same command run again finishes the job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from switcher.config import Environment
+from switcher.switch import LbContainer
+
+
+class Store(Protocol):
+    """The environment's store: colour records and the history (colors.py, history.py)."""
+
+    def read(self, path: str) -> bytes | None: ...
+    def read_dir(self, path: str) -> dict[str, bytes]: ...
+    def write(self, files: dict[str, tuple[bytes, int]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ColorState:
+    """A colour as it runs: its release (None: nothing of it exists) and whether it serves."""
+
+    release: str | None
+    running: bool
+    healthy: bool
+    detail: str  # for messages: "running/healthy", "exited", "1 of 2 tasks run r2"
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The colour every lb routes to, or None with why (the lbs disagree)."""
+
+    live: str | None
+    why: str = ""
+
+
+class Engine(Protocol):
+    env: Environment
+    store: Store
+    report: Callable[[str], None]
+
+    def locked(self, command: str) -> AbstractContextManager[object]:
+        """The environment's lock, held by `command`."""
+
+    def routing(self) -> Routing:
+        """Which colour the lbs route to; raises when no lb runs."""
+
+    def color(self, color: str) -> ColorState: ...
+
+    def lbs(self) -> Sequence[LbContainer]:
+        """Every lb that routes live traffic (one on one engine, one per lb node on a Swarm)."""
+
+    def gate(self, color: str, release: str, timeout: float) -> None:
+        """`color` runs `release`, healthy, and answers; else Unhealthy."""
+
+    def migrations_ahead(self, color: str, release: str) -> list[str]:
+        """Migrations the database has that `release` does not know; Unhealthy when it cannot say."""
+
+    def check_lbs(self) -> None:
+        """Every lb's nginx configuration is valid (nginx -t); else ConfigError."""
+
+    def publish(self, release: str) -> None:
+        """The static files and maintenance page of `release` are on every lb (kept if there)."""
+
+    def refresh_maintenance(self, release: str) -> None:
+        """When maintenance is on: its page becomes `release`'s (about to be live)."""
+
+    def verify(self, release: str, count: int, timeout: float) -> None:
+        """Every lb answers `count` times in a row from `release`; else Unhealthy."""
+
+    def cron_follow(self, release: str, timeout: float) -> None:
+        """Cron (and beat, workers) run `release`, the old ones stopped first."""
+
+    def drain(self, color: str, timeout: float) -> None:
+        """Wait until `color` has finished its requests in flight (up to `timeout`)."""
+
+    def stop_color(self, color: str) -> None: ...
+
+    def prune(self) -> None:
+        """Remove static files no retained release references."""
+
+    def has_release(self, release: str) -> bool:
+        """The site image of `release` is where this engine runs it from."""
+
+    def bring_back(self, color: str, release: str, timeout: float) -> None:
+        """`color` runs `release` again, healthy (rollback to an idle colour that is stopped,
+        gone or holds a release that did not deploy ok)."""
+
+
+class EveryLb:
+    """What both engines do alike on each of their lbs (docker exec in each lb container)."""
+
+    def lbs(self) -> Sequence[LbContainer]:
+        raise NotImplementedError
+
+    def check_lbs(self) -> None:
+        for lb in self.lbs():
+            lb.check_config()
+
+    def refresh_maintenance(self, release: str) -> None:
+        for lb in self.lbs():
+            lb.refresh_maintenance(release)
+
+    def lacks_release(self, release: str) -> bool:
+        """Some lb lacks the static files of `release`."""
+        return not all(lb.has_published(release) for lb in self.lbs())
+
+
+def wait_drained(
+    color: str, in_flight: Callable[[], int | None], timeout: float, report: Callable[[str], None]
+) -> None:
+    """Until `in_flight()` (the colour's requests in flight; None: it cannot count them) is 0,
+    at most `timeout` seconds; says so when it gives up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = in_flight()
+        if count is None:
+            report(f"  app-{color} cannot count its requests in flight; not waiting")
+            return
+        if count == 0:
+            return
+        if time.monotonic() > deadline:
+            report(f"  app-{color} still has {count} requests in flight after {timeout:.0f} s")
+            return
+        time.sleep(0.2)

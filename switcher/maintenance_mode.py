@@ -1,0 +1,47 @@
+"""maintenance on/off over the engine interface (engine.py), the same on one engine and on a
+Swarm: every lb (one, or one per lb node) shows the live release's maintenance page, side by
+side, under the environment's lock and in the history. An lb that could not take it is named
+and the command fails; run again, it sets every lb (each write is idempotent)."""
+
+from __future__ import annotations
+
+import time
+
+from switcher import history
+from switcher.config import other_color
+from switcher.engine import Engine
+from switcher.errors import Refused, SwitcherError
+from switcher.maintenance import MaintenanceSwitch
+from switcher.switch import LbContainer, side_by_side
+
+
+def set_maintenance(
+    engine: Engine, on: bool, token: str, message: str | None, retry_after: int, networks: list[str]
+) -> str:
+    """Maintenance on (with `token` for the bypass) or off on every lb; the release whose page it shows."""
+    state = "on" if on else "off"
+    started = time.monotonic()
+    with engine.locked(f"maintenance {state}"):
+        routing = engine.routing()  # under the lock: the page of the release live now
+        if routing.live is None:
+            raise Refused(f"{routing.why}: `switcher promote COLOR` first; nothing changed")
+        release = engine.color(routing.live).release or engine.color(other_color(routing.live)).release or "?"
+        lbs = engine.lbs()
+
+        def apply(lb: LbContainer) -> None:
+            switch = MaintenanceSwitch(lb.docker, lb.container)
+            if on:
+                switch.turn_on(release, token, message, retry_after, networks)
+            else:
+                switch.turn_off()
+
+        results = side_by_side(lbs, apply)
+        failed = [(lb, result) for lb, result in zip(lbs, results, strict=True) if isinstance(result, SwitcherError)]
+        fields = {"state": state, "release": release, "message": message or "", "allow": networks}
+        if failed:
+            lb, error = failed[0]
+            why = f"maintenance is {state} on {len(lbs) - len(failed)} of {len(lbs)} lb(s): {lb.name}: {error}"
+            history.record(engine.store, engine.env.name, "maintenance", started, "failed", **fields, error=why)
+            raise SwitcherError(f"{why}; run the command again")
+        history.record(engine.store, engine.env.name, "maintenance", started, "ok", **fields, lbs=len(lbs))
+        return release

@@ -1,0 +1,135 @@
+"""The engine interface (engine.py) on a Swarm: the colours are services with APP_REPLICAS
+tasks, every lb node has its own lb task (flipped and read through that node's engine), one-off
+work runs as jobs made from the site's task template (cluster_stack.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from switcher import migrations
+from switcher.cluster_probe import verify_lbs
+from switcher.cluster_stack import LB_CONSTRAINT, ClusterStack, plan_releases
+from switcher.compose import Releases
+from switcher.engine import ColorState, EveryLb, Routing, wait_drained
+from switcher.errors import ConfigError, NotFound, SwitcherError, Unhealthy
+from switcher.lock import EnvironmentLock
+from switcher.plans import retained_releases
+from switcher.registry import remote_reference
+from switcher.schema import REPORTER
+from switcher.swarm import Task
+from switcher.switch import LbContainer
+
+
+class SwarmEngine(EveryLb):
+    def __init__(self, stack: ClusterStack) -> None:
+        self.stack, self.swarm = stack, stack.swarm
+        self.env, self.store, self.report = stack.env, stack.store, stack.report
+
+    def locked(self, command: str) -> EnvironmentLock:
+        return EnvironmentLock(self.swarm.manager, self.env.project, command, self.report)
+
+    def routing(self) -> Routing:
+        status = self.stack.status()
+        if not status.lbs:
+            raise Unhealthy("no lb task runs: nothing routes live traffic")
+        why = status.notes[0] if status.live is None and status.notes else "the lbs cannot say their colour"
+        return Routing(status.live, why)
+
+    def releases(self, **override: str) -> Releases:
+        """What the stack's services run now (`override`: the parts about to change)."""
+        services = self.swarm.services()
+        if "app-blue" not in services:
+            raise NotFound(f"{self.env.name} has no stack yet: `switcher up --env {self.env.name}` first")
+        return replace(plan_releases(services, services["app-blue"].release), **override)
+
+    def color(self, color: str) -> ColorState:
+        service = self.swarm.services().get(f"app-{color}")
+        if service is None:
+            return ColorState(None, False, False, "missing")
+        tasks = self.swarm.tasks(f"app-{color}")
+        count = sum(1 for task in tasks if task.state == "running" and task.release == service.release)
+        enough = count >= (service.replicas or 1)
+        return ColorState(service.release, enough, enough, f"{count} of {service.replicas} tasks run {service.release}")
+
+    def lbs(self) -> Sequence[LbContainer]:
+        return [lb for _, lb in self.stack.lbs()]
+
+    def gate(self, color: str, release: str, timeout: float) -> None:
+        self.swarm.wait_release(f"app-{color}", release, 0)
+
+    def migrations_ahead(self, color: str, release: str) -> list[str]:
+        plan = migrations.parse_output(self.stack.job("plan", release, [*REPORTER, "plan"]))
+        return [str(name) for name in plan.get("ahead") or []]
+
+    def publish(self, release: str) -> None:
+        if self.lacks_release(release):
+            self.stack.publish(release)
+
+    def verify(self, release: str, count: int, timeout: float) -> None:
+        nodes = [node for node, _ in self.stack.lbs()]
+        verify_lbs(nodes, self.env, release, count, timeout)
+
+    def cron_follow(self, release: str, timeout: float) -> None:
+        """The cron service runs `release` (stop-first: the old task ends before the new starts);
+        while an operator keeps cron stopped, it stays at no task, of `release`."""
+        if self.releases().cron != release:
+            self.stack.deploy(self.releases(cron=release))
+            if not self.stack.cron_stopped():
+                self.swarm.wait_release("cron", release, timeout)
+        if self.stack.cron_stopped():
+            self.report("  cron stays stopped (`switcher cron start` starts it)")
+
+    def drain(self, color: str, timeout: float) -> None:
+        """Every task of `color` has finished its requests in flight (asked through each task's
+        node engine), up to `timeout`; the colour keeps running, idle and warm."""
+        nodes = {node.id: node for node in self.swarm.nodes()}
+        tasks = [t for t in self.swarm.tasks(f"app-{color}") if t.state == "running" and t.node_id in nodes]
+
+        def one(task: Task) -> int | None:
+            try:
+                code, output = self.swarm.engine(nodes[task.node_id]).exec_output(task.container_id, ["inflight"])
+            except SwitcherError:  # its node is gone: nothing to wait for there
+                return 0
+            return int(output.strip()) if code == 0 and output.strip().isdigit() else None
+
+        def in_flight() -> int | None:
+            with ThreadPoolExecutor(max_workers=min(len(tasks), 8)) as pool:
+                counts = list(pool.map(one, tasks))
+            return None if None in counts else sum(count or 0 for count in counts)
+
+        if tasks:
+            wait_drained(color, in_flight, timeout, self.report)
+
+    def stop_color(self, color: str) -> None:
+        raise ConfigError("--stop-old is not built for a cluster yet (issue #11)")
+
+    def prune(self) -> None:
+        """Static files of releases not retained go, on every lb node (a global job)."""
+        lbs = self.lbs()
+        if not lbs:
+            return
+        lb = lbs[0]
+        code, output = lb.docker.exec_output(lb.container, ["ls", "-t", "/srv/static/.releases"])
+        published = [name[: -len(".json")] for name in output.split() if name.endswith(".json")] if code == 0 else []
+        current = self.releases()
+        keep = retained_releases(published, [current.blue, current.green], int(self.env.settings["RETAIN_RELEASES"]))
+        if set(published) <= set(keep):
+            return
+        self.stack.job(
+            "prune",
+            current.cron,
+            ["prune-static", "/srv/static", *keep],
+            user="0",
+            global_job=True,
+            extra_mounts=["static:/srv/static"],
+            constraints=[LB_CONSTRAINT],
+        )
+
+    def has_release(self, release: str) -> bool:
+        return self.swarm.manager.registry_digest(remote_reference(self.env, "site", release)) is not None
+
+    def bring_back(self, color: str, release: str, timeout: float) -> None:
+        self.stack.deploy(self.releases(**{color: release}))
+        self.swarm.wait_release(f"app-{color}", release, timeout)
