@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cluster/cluster.sh up|down|status [NAME]: a Docker Swarm of three engines on this machine, for
+# cluster/cluster.sh up|down|status [NAME] | kill|start NAME K: a Docker Swarm of three engines on this machine, for
 # ENGINE=swarm (issue #11) and its tests. Privileged containers cannot start on these machines,
 # so no docker-in-docker: each node is a real dockerd in its own network namespace, with its own
 # address on a bridge of the cluster's own, data root, exec root and socket; node 1 is the
@@ -10,6 +10,10 @@
 #   NAME          letters and digits, at most 6 (default: main); several clusters may run at once
 #   CLUSTER_NET   the bridge's /24 as A.B.C (default: 10.231.N, N from NAME)
 #   BASE_IMAGE    the image the registry is built on (default: switcher/base:$RELEASE)
+#
+# `kill NAME K` stops node K as a power loss would: its engine, containerd, shims and every
+# process of its containers, SIGKILL, all at once; `start NAME K` starts its engine again on the
+# same data root (the node rejoins the swarm by itself).
 #
 # Sockets: /run/switcher-cluster/NAME/nK.sock; the registry: A.B.C.1:5000. `down` removes every
 # engine, namespace, interface, firewall rule, data root, certificate and container `up` made,
@@ -54,6 +58,11 @@ c = json.load(open(sys.argv[1])) if os.path.exists(sys.argv[1]) else {}
 c.pop("data-root", None)
 json.dump(c, open(sys.argv[2], "w"))' /etc/docker/daemon.json "$run/n$k.json"
   mkdir -p "$data/n$k" "$run/n$k"
+  start_engine "$k"
+}
+
+start_engine() {
+  local k=$1 ns="$prefix-n$1"
   nsenter --net="/var/run/netns/$ns" setsid dockerd --config-file "$run/n$k.json" \
     --data-root "$data/n$k" --exec-root "$run/n$k" --pidfile "$run/n$k.pid" \
     -H "$(node_sock "$k")" --cgroup-parent "/$prefix-n$k" --bip 172.30.0.1/24 \
@@ -178,9 +187,43 @@ down() {
   echo "cluster $name: down"
 }
 
+node_pids() {
+  local k=$1
+  ip netns pids "$prefix-n$k" 2> /dev/null || true
+  cat /sys/fs/cgroup/pids/"$prefix-n$k"/*/cgroup.procs 2> /dev/null || true
+}
+
+kill_node() {
+  local k=$1 pids
+  [ -f "$run/n$k.pid" ] || die "node $k of cluster $name does not run"
+  for _ in $(seq 50); do
+    pids=$(node_pids "$k" | sort -u)
+    [ -n "$pids" ] || break
+    kill -9 $pids 2> /dev/null || true
+    sleep 0.1
+  done
+  [ -z "$(node_pids "$k")" ] || die "node $k still has processes"
+  rm -f "$run/n$k.pid"
+}
+
+restart_node() {
+  local k=$1
+  [ ! -f "$run/n$k.pid" ] || die "node $k of cluster $name runs already"
+  rm -f "$run/n$k.sock"
+  start_engine "$k"
+  wait_node "$k"
+}
+
+node_arg() {
+  [[ ${1:-} =~ ^[123]$ ]] || die "K must be 1, 2 or 3, not '${1:-}'"
+  [ -e "$run" ] || die "cluster $name is not up"
+}
+
 case "$action" in
   up) up ;;
+  kill) node_arg "${3:-}"; kill_node "$3" ;;
+  start) node_arg "${3:-}"; restart_node "$3" ;;
   down) down ;;
   status) status ;;
-  *) die "usage: $0 up|down|status [NAME]" ;;
+  *) die "usage: $0 up|down|status [NAME], or $0 kill|start NAME K" ;;
 esac

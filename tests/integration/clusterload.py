@@ -1,11 +1,13 @@
-"""Bounded load on every lb of a cluster at once, and a node cut off under it (for the cluster's
+"""Bounded load on every lb of a cluster at once, and a node cut off or killed under it (for the cluster's
 tests and bench/cluster.py)."""
 
 from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from .load import Answer, Load
 from .stackenv import StackEnv
@@ -70,19 +72,47 @@ class NodeLoss:
 
 
 def cut_off_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 2) -> NodeLoss:
-    """Take down the link of a worker running a live task (not n1: the manager and the db), under
-    keep-alive load on the other nodes' lbs, until the live colour runs `replicas` tasks on the
-    other nodes; the link is up again when this returns."""
+    """Take down the link of a worker running a live task, under load, until the live colour
+    runs `replicas` tasks on the other nodes; the link is up again when this returns."""
+
+    def link(victim: int, state: str) -> None:
+        subprocess.run(["ip", "link", "set", f"swc{name}h{victim}", state], check=state == "down")
+
+    return lose_node(env, net, port, lambda k: link(k, "down"), lambda k: link(k, "up"), replicas)
+
+
+def kill_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 2) -> NodeLoss:
+    """Kill a worker running a live task as a power loss would (its engine, containerd, shims
+    and containers, SIGKILL at once: cluster.sh kill), under load, until the live colour runs
+    `replicas` tasks on the other nodes; its engine is started again when this returns."""
+    script = str(Path(__file__).resolve().parents[2] / "cluster" / "cluster.sh")
+
+    def cluster(action: str, victim: int) -> None:
+        subprocess.run([script, action, name, str(victim)], check=action == "kill", capture_output=True, timeout=120)
+
+    return lose_node(env, net, port, lambda k: cluster("kill", k), lambda k: cluster("start", k), replicas)
+
+
+def lose_node(
+    env: StackEnv,
+    net: str,
+    port: str,
+    take_down: Callable[[int], None],
+    bring_back: Callable[[int], None],
+    replicas: int = 2,
+) -> NodeLoss:
+    """A worker running a live task (not n1: the manager and the db) taken down under keep-alive
+    load on the other nodes' lbs, until the live colour runs `replicas` tasks on the other
+    nodes; brought back before this returns."""
     status = env.status()
     live = status["live"]
     victim = next(int(t["node"][1:]) for t in status["services"][f"app-{live}"]["tasks"] if t["node"] != "n1")
     load = ClusterLoad(net, port, keepalive=True, nodes=tuple(k for k in (1, 2, 3) if k != victim))
-    link = f"swc{name}h{victim}"
     try:
         load.__enter__()
         time.sleep(2)
         cutting = time.monotonic()
-        subprocess.run(["ip", "link", "set", link, "down"], check=True)
+        take_down(victim)
         cut = time.monotonic()
         deadline = time.monotonic() + 120
         while True:
@@ -97,5 +127,5 @@ def cut_off_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 
         time.sleep(3)
     finally:
         load.__exit__(None, None, None)
-        subprocess.run(["ip", "link", "set", link, "up"], check=False)
+        bring_back(victim)
     return NodeLoss(victim, cutting, cut, load.answers, rescheduled, state)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .clusterload import ClusterLoad, cut_off_node
+from .clusterload import ClusterLoad, NodeLoss, cut_off_node, kill_node
 from .stackenv import ROOT, SWITCHER, StackEnv, ok, release_with_files, remove_release
 from .test_migrations import ADD_NOTE, HAS_SUMMARY, MODEL
 
@@ -137,7 +137,7 @@ def test_three_engines_as_one_swarm_with_a_registry(cluster, release, client, tm
     ok(node(name, 1, "service", "rm", "probe"))
 
     # Refusals in one line: commands not built for ENGINE=swarm, a release that is not built, push on one engine.
-    refused = env.switcher("maintenance", "on", "--env", env.name)
+    refused = env.switcher("db", "list", "--env", env.name)
     assert refused.returncode == 3 and "this command is not built for it" in refused.stderr
     absent = env.switcher("push", "no-such-release", "--env", env.name)
     assert absent.returncode == 5 and "release not built" in absent.stderr and "Traceback" not in absent.stderr
@@ -219,9 +219,13 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
             assert [lb["live"] for lb in status["lbs"]] == [status["live"]] * 3
             assert status["services"]["cron"]["tasks"][0]["release"] == expected
 
+        maintenance_on_every_lb(env, net, port)
+        cron_stop(env)
         killed_at_each_promote_step(env, net, port)
+        cron_start(env)
         an_lb_that_disagrees_is_reported_and_set_by_up(env, name)
         cut_off_a_node_under_load(env, name, net, port)
+        kill_a_node_under_load(env, name, net, port)
 
         ok(env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600))
         assert stack_services(name, env.project) == ""
@@ -232,12 +236,53 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
         remove_release(client, newer)
 
 
+def maintenance_on_every_lb(env: StackEnv, net: str, port: str) -> None:
+    """`maintenance on` puts every node's lb on the live release's page (503, Retry-After; the
+    bypass token reaches the site; /healthz keeps answering, under load: no failed request);
+    status says so; `off` takes it away on every node."""
+    token = ok(env.switcher("maintenance", "token", "--env", env.name)).stdout.strip()
+    with ClusterLoad(net, port, keepalive=True, per_node=2) as load:
+        ok(env.switcher("maintenance", "on", "--message", "Back at noon", "--retry-after", "120", "--env", env.name))
+        status = env.status()
+        assert status["maintenance"] is True and all(lb["maintenance"] for lb in status["lbs"]), status["lbs"]
+        for k in (1, 2, 3):
+            page = requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10)
+            assert page.status_code == 503 and "Back at noon" in page.text, (k, page.status_code)
+            assert page.headers["Retry-After"] == "120"
+            bypass = requests.get(f"https://{net}.1{k}:{port}/", headers={"X-Maintenance-Bypass": token},
+                                  verify=False, timeout=10)  # fmt: skip
+            assert bypass.status_code == 200, (k, bypass.status_code)
+        ok(env.switcher("maintenance", "off", "--env", env.name))
+    assert env.status()["maintenance"] is False
+    answers = [requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10) for k in (1, 2, 3)]
+    assert [answer.status_code for answer in answers] == [200] * 3
+    failed = [a for a in load.answers if a.status != 200]
+    assert load.answers and not failed, f"maintenance on/off: {len(failed)} failed: {failed[:3]}"
+
+
+def cron_stop(env: StackEnv) -> None:
+    """`cron stop`: no cron task runs, and none after the promotes that follow."""
+    state = json.loads(ok(env.switcher("cron", "stop", "--json", "--env", env.name, timeout=300)).stdout)
+    assert state["state"] == "stopped" and state["stopped_by_operator"], state
+    assert [t for t in env.status()["services"]["cron"]["tasks"] if t["state"] == "running"] == []
+
+
+def cron_start(env: StackEnv) -> None:
+    """After the promotes, cron was still stopped; `cron start` runs one task of the live release."""
+    assert [t for t in env.status()["services"]["cron"]["tasks"] if t["state"] == "running"] == []
+    state = json.loads(ok(env.switcher("cron", "start", "--json", "--env", env.name, timeout=300)).stdout)
+    assert state["state"] == "running" and not state["stopped_by_operator"], state
+    assert state["release"] == state["live_release"], state
+    running = [t for t in env.status()["services"]["cron"]["tasks"] if t["state"] == "running"]
+    assert [t["release"] for t in running] == [state["live_release"]]
+
+
 def killed_at_each_promote_step(env: StackEnv, net: str, port: str) -> None:
     """switcher killed (SIGKILL) as the steps of a cluster's promote that touch the lbs start,
     under load: the site serves throughout (a kill during the flips may leave the lbs on both
     colours, each serving), and promote run again puts every lb on the target. (gate changes
     nothing; cron is the single host's handover, tested there.)"""
-    for number, step in ((2, "switch"), (3, "verify")):
+    for step in ("switch", "verify"):
         target = "green" if env.status()["live"] == "blue" else "blue"
         with ClusterLoad(net, port, keepalive=True, per_node=3) as load:
             process = subprocess.Popen(
@@ -248,7 +293,7 @@ def killed_at_each_promote_step(env: StackEnv, net: str, port: str) -> None:
             )  # fmt: skip
             assert process.stderr is not None
             for line in process.stderr:
-                if line.startswith(f"switcher: step {number}/"):
+                if line.startswith("switcher: step ") and f" {step}: " in line:
                     process.send_signal(signal.SIGKILL)
                     break
             process.wait(timeout=120)
@@ -282,23 +327,49 @@ def an_lb_that_disagrees_is_reported_and_set_by_up(env: StackEnv, name: str) -> 
 
 def cut_off_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:
     """A worker that runs a live task loses its link under load on the other nodes' lbs: the
-    requests in flight on it may fail, none started after the cut does; within 10 s no request
-    takes longer than one try of a gone task (nginx's 1 s connect timeout) and the next one;
-    Swarm brings the live colour back to its replicas on the nodes left; the node comes back
-    when its link does."""
-    loss = cut_off_node(env, name, net, port)
-    print(f"node n{loss.victim} cut off: {len(loss.answers)} requests, {len(loss.failed)} failed, "
-          f"{len(loss.in_flight)} in flight at the cut, {len(loss.delayed)} delayed over 1 s, recovered "
+    requests in flight on it may fail, none started after the cut does, none hangs (a gone task
+    costs nginx's 1 s connect timeout, then the next task answers); Swarm brings the live colour
+    back to its replicas on the nodes left; the node comes back when its link does."""
+    check_node_loss(env, cut_off_node(env, name, net, port), "cut off")
+
+
+def kill_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:
+    """The same for a worker killed as a power loss would (engine, containerd, shims and
+    containers SIGKILLed at once); it rejoins when its engine starts again, and serves again:
+    its lb on the live colour, the site on its address."""
+    live = env.status()["live"]
+    loss = kill_node(env, name, net, port)
+    check_node_loss(env, loss, "killed")
+    deadline = time.monotonic() + 120
+    while True:
+        lbs = {lb["node"]: lb["live"] for lb in env.status()["lbs"]}
+        try:
+            page = requests.get(f"https://{net}.1{loss.victim}:{port}/healthz", verify=False, timeout=5)
+        except requests.RequestException:
+            page = None
+        if lbs.get(f"n{loss.victim}") == live and page is not None and page.status_code == 200:
+            break
+        assert time.monotonic() < deadline, f"n{loss.victim} does not serve again: lbs {lbs}, answer {page}"
+        time.sleep(2)
+
+
+def check_node_loss(env: StackEnv, loss: NodeLoss, how: str) -> None:
+    print(f"node n{loss.victim} {how}: {len(loss.answers)} requests, {len(loss.failed)} failed, "
+          f"{len(loss.in_flight)} in flight at the loss, {len(loss.delayed)} delayed over 1 s, recovered "
           f"{loss.recovered:.1f} s after it, full replicas after {loss.rescheduled:.1f} s")  # fmt: skip
     bad = [(round(a.started - loss.cut, 1), round(a.finished - a.started, 2), a.status, a.error[:80])
            for a in loss.after if a.status != 200 or a.finished - a.started > 1.5]  # fmt: skip
-    assert all(a.started < loss.cut for a in loss.failed), f"requests started after the cut failed: {bad[:5]}"
+    assert all(a.started < loss.cut for a in loss.failed), f"requests started after the loss failed: {bad[:5]}"
     assert len(loss.failed) <= len(loss.in_flight)
-    assert loss.recovered <= 10, f"requests failed or took over 1.5 s until {loss.recovered:.1f} s: {bad[-5:]}"
+    # Every request after the loss succeeded (above); none hangs: a gone task costs nginx's 1 s
+    # connect timeout, then the next task answers. (Up to ~2.5 s was seen here once, for every
+    # request at the moment the manager declared the node down: docs/cluster.md.)
+    slowest = max([a.finished - a.started for a in loss.after] or [0.0])
+    assert slowest < 5, f"a request after the loss took {slowest:.1f} s: {bad[-5:]}"
     assert loss.victim_state == "down"
     deadline = time.monotonic() + 120
     while [n["state"] for n in env.status()["nodes"]] != ["ready"] * 3:
-        assert time.monotonic() < deadline, "the node did not come back"
+        assert time.monotonic() < deadline, f"node n{loss.victim} did not come back"
         time.sleep(2)
 
 
