@@ -4,11 +4,14 @@ cron are containers of the environment's project, read and changed through a Ses
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from switcher.compose import Releases
 from switcher.engine import ColorState, EveryLb, Routing, wait_drained
 from switcher.errors import Unhealthy
 from switcher.lock import EnvironmentLock
+from switcher.probe import Answer
+from switcher.runtime import require_images
 from switcher.switch import LbContainer
 
 if TYPE_CHECKING:  # chores.py uses this engine for maintenance
@@ -16,6 +19,8 @@ if TYPE_CHECKING:  # chores.py uses this engine for maintenance
 
 
 class ComposeEngine(EveryLb):
+    preview = True  # the idle colour answers on the preview listener (PREVIEW_PORT on 127.0.0.1)
+
     def __init__(self, session: Chores) -> None:
         self.session, self.docker = session, session.docker
         self.env, self.store, self.report = session.env, session.store, session.report
@@ -89,3 +94,51 @@ class ComposeEngine(EveryLb):
         else:
             self.session.stack.recreate_color(color, self.session.releases(fallback=release, **{color: release}))
         self.session.wait_healthy(color, timeout)
+
+    # -- deploy -------------------------------------------------------------------------------
+    def credentials(self) -> dict[str, str]:
+        return self.session.credentials()
+
+    def _releases(self, release: str, idle: str) -> Releases:
+        return self.session.releases(fallback=release, **{idle: release})
+
+    def require_release(self, release: str) -> None:
+        require_images(self.docker, [f"{self.env.image_prefix}/site:{release}"], release)
+
+    def migration_plan(self, release: str, idle: str) -> dict[str, Any]:
+        return self.session.migration_plan(release, self._releases(release, idle))
+
+    def recreate(self, color: str, release: str) -> None:
+        self.session.stack.recreate_color(color, self._releases(release, color))
+
+    def backup(self, release: str, reason: str) -> str:
+        return self.session.backup(release=release, reason=reason).id
+
+    def migrate(self, release: str, idle: str) -> None:
+        self.session.migrate(release, self._releases(release, idle))
+
+    def run(self, release: str, idle: str, command: list[str]) -> str:
+        return self.session.task(command, release, self._releases(release, idle))
+
+    def wait_ready(self, color: str, release: str, health_timeout: float, verify_timeout: float) -> None:
+        self.session.wait_healthy(color, health_timeout)
+        self.session.expect("preview", release, timeout=verify_timeout)
+
+    def warm(self, color: str) -> None:
+        for path in ("/", "/", "/healthz"):
+            self.session.probe.get("preview", path)
+
+    def preview_get(self, color: str, path: str) -> Answer:
+        return self.session.probe.get("preview", path)
+
+    def stop_processes(self) -> None:
+        self.session.stack.stop_processes()
+
+    def explain_failure(self, color: str) -> None:
+        container = self.session.color_container(color)
+        if container is None:
+            return
+        for line in container.health_log[-3:]:
+            self.report(f"  health check of app-{color}: {line[:300]}")
+        for line in self.docker.logs_tail(container.name, 15).strip().splitlines():
+            self.report(f"  app-{color} log: {line[:300]}")

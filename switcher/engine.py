@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from switcher.config import Environment
+from switcher.probe import Answer
 from switcher.switch import LbContainer
 
 
@@ -95,6 +96,44 @@ class Engine(Protocol):
     def bring_back(self, color: str, release: str, timeout: float) -> None:
         """`color` runs `release` again, healthy (rollback to an idle colour that is stopped,
         gone or holds a release that did not deploy ok)."""
+
+
+class DeployEngine(Engine, Protocol):
+    """What deploy needs of an engine beyond promote's (deployment.py)."""
+
+    preview: bool  # the idle colour answers through a preview listener switcher can reach
+
+    def credentials(self) -> dict[str, str]: ...
+
+    def require_release(self, release: str) -> None:
+        """Refuse (nothing changed) unless every image of `release` is where this engine runs it from."""
+
+    def migration_plan(self, release: str, idle: str) -> dict[str, Any]:
+        """What `release`'s unapplied migrations do, and those it lacks (migrations.parse_output)."""
+
+    def recreate(self, color: str, release: str) -> None:
+        """`color` runs `release` (not waited for)."""
+
+    def backup(self, release: str, reason: str) -> str:
+        """A backup of the database; its id."""
+
+    def migrate(self, release: str, idle: str) -> None: ...
+
+    def run(self, release: str, idle: str, command: list[str]) -> str:
+        """`command` in a one-off container of `release` with the site's settings; its output."""
+
+    def wait_ready(self, color: str, release: str, health_timeout: float, verify_timeout: float) -> None:
+        """`color` runs `release`, healthy (and answers through preview where there is one)."""
+
+    def warm(self, color: str) -> None: ...
+
+    def preview_get(self, color: str, path: str) -> Answer: ...
+
+    def stop_processes(self) -> None:
+        """Cron, beat and workers stopped (deploy --maintenance); promote starts them again."""
+
+    def explain_failure(self, color: str) -> None:
+        """Say what `color`'s health checks and logs say."""
 
 
 class EveryLb:

@@ -18,30 +18,45 @@ from switcher.switch import LbContainer, side_by_side
 def set_maintenance(
     engine: Engine, on: bool, token: str, message: str | None, retry_after: int, networks: list[str]
 ) -> str:
-    """Maintenance on (with `token` for the bypass) or off on every lb; the release whose page it shows."""
+    """Maintenance on (with `token` for the bypass) or off on every lb, under the lock and in the
+    history; the release whose page it shows."""
     state = "on" if on else "off"
     started = time.monotonic()
     with engine.locked(f"maintenance {state}"):
-        routing = engine.routing()  # under the lock: the page of the release live now
-        if routing.live is None:
-            raise Refused(f"{routing.why}: `switcher promote COLOR` first; nothing changed")
-        release = engine.color(routing.live).release or engine.color(other_color(routing.live)).release or "?"
-        lbs = engine.lbs()
-
-        def apply(lb: LbContainer) -> None:
-            switch = MaintenanceSwitch(lb.docker, lb.container)
-            if on:
-                switch.turn_on(release, token, message, retry_after, networks)
-            else:
-                switch.turn_off()
-
-        results = side_by_side(lbs, apply)
-        failed = [(lb, result) for lb, result in zip(lbs, results, strict=True) if isinstance(result, SwitcherError)]
-        fields = {"state": state, "release": release, "message": message or "", "allow": networks}
-        if failed:
-            lb, error = failed[0]
-            why = f"maintenance is {state} on {len(lbs) - len(failed)} of {len(lbs)} lb(s): {lb.name}: {error}"
-            history.record(engine.store, engine.env.name, "maintenance", started, "failed", **fields, error=why)
-            raise SwitcherError(f"{why}; run the command again")
-        history.record(engine.store, engine.env.name, "maintenance", started, "ok", **fields, lbs=len(lbs))
+        fields: dict[str, object] = {"state": state, "message": message or "", "allow": networks}
+        try:
+            release = apply_maintenance(engine, on, token, message, retry_after, networks)
+        except SwitcherError as error:
+            history.record(engine.store, engine.env.name, "maintenance", started, "failed", **fields, error=str(error))
+            raise
+        history.record(engine.store, engine.env.name, "maintenance", started, "ok", **fields, release=release)
         return release
+
+
+def apply_maintenance(
+    engine: Engine, on: bool, token: str, message: str | None, retry_after: int, networks: list[str]
+) -> str:
+    """Maintenance on or off on every lb, side by side; the caller holds the lock."""
+    state = "on" if on else "off"
+    routing = engine.routing()  # the page of the release live now
+    if routing.live is None:
+        raise Refused(f"{routing.why}: `switcher promote COLOR` first; nothing changed")
+    release = engine.color(routing.live).release or engine.color(other_color(routing.live)).release or "?"
+    lbs = engine.lbs()
+
+    def apply(lb: LbContainer) -> None:
+        switch = MaintenanceSwitch(lb.docker, lb.container)
+        if on:
+            switch.turn_on(release, token, message, retry_after, networks)
+        else:
+            switch.turn_off()
+
+    results = side_by_side(lbs, apply)
+    failed = [(lb, result) for lb, result in zip(lbs, results, strict=True) if isinstance(result, SwitcherError)]
+    if failed:
+        lb, error = failed[0]
+        raise SwitcherError(
+            f"maintenance is {state} on {len(lbs) - len(failed)} of {len(lbs)} lb(s): {lb.name}: {error}; "
+            "run the command again"
+        )
+    return release

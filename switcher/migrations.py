@@ -248,3 +248,11 @@ def state_against(known: dict[str, Any], applied: set[str]) -> dict[str, list[st
     unapplied = [name for name in names if name not in applied and not (name in replaces and replaces[name] <= applied)]
     ahead = [name for name in applied if name not in names and name not in replaced]
     return {"unapplied": sorted(unapplied), "ahead": sorted(ahead)}
+
+
+def lock_timeout_error(release: str, seconds: int) -> SwitcherError:
+    return SwitcherError(
+        f"a migration of {release} waited more than MIGRATE_LOCK_TIMEOUT={seconds} s for a table lock "
+        "(a long transaction holds it); nothing of that migration was applied: deploy again when the "
+        "database is quieter"
+    )

@@ -1,5 +1,5 @@
 """What deploy, promote and rollback will do, as named steps: pure, printed by --dry-run and
-followed step by step by cutover.py."""
+followed step by step by deployment.py and promotion.py on every engine."""
 
 from __future__ import annotations
 
@@ -30,16 +30,20 @@ class Options:
     accept_incompatible: bool = False
 
 
-def deploy_plan(idle: str, release: str, smoke_paths: list[str] | None = None, maintenance: bool = False) -> list[Step]:
+def deploy_plan(
+    idle: str, release: str, smoke_paths: list[str] | None = None, maintenance: bool = False, preview: bool = True
+) -> list[Step]:
+    """deploy's steps, the same on every engine; `preview`: the idle colour answers through a
+    preview listener (one engine; on a Swarm its tasks' health checks stand in for warm and smoke)."""
     paths = ", ".join(smoke_paths or ["/"])
     steps = [
-        Step("check-release", f"refuse unless the images of release {release} exist"),
+        Step("check-release", f"refuse unless the images of release {release} exist (a Swarm: in REGISTRY)"),
         Step(
             "check-migrations",
             f"ask {release} what its unapplied migrations do; refuse any the live release cannot run beside"
             + (" (allowed: --maintenance)" if maintenance else " (unless --maintenance or --accept-incompatible)"),
         ),
-        Step("recreate", f"(re)create app-{idle} with release {release} from the compose definition"),
+        Step("recreate", f"app-{idle} runs release {release} (one engine: recreated; a Swarm: its service updated)"),
         Step("backup", "back up the database first if there is anything to migrate"),
     ]
     if maintenance:
@@ -47,11 +51,16 @@ def deploy_plan(idle: str, release: str, smoke_paths: list[str] | None = None, m
     steps += [
         Step("migrate", f"run `manage.py migrate` of {release} with lock_timeout MIGRATE_LOCK_TIMEOUT"),
         Step("check-deploy", f"run `manage.py check --deploy` in a one-off container of {release}"),
-        Step("wait-healthy", f"wait until app-{idle} is healthy and /healthz answers through preview"),
-        Step("warm", f"send a few requests to app-{idle} through preview"),
-        Step("smoke", f"check that preview answers {paths} (2xx, or a redirect within the site) from {release}"),
-        Step("publish", f"publish the static files and maintenance page of {release} (no overwrite)"),
     ]
+    if preview:
+        steps += [
+            Step("wait-healthy", f"wait until app-{idle} is healthy and /healthz answers through preview"),
+            Step("warm", f"send a few requests to app-{idle} through preview"),
+            Step("smoke", f"check that preview answers {paths} (2xx, or a redirect within the site) from {release}"),
+        ]
+    else:
+        steps.append(Step("wait-healthy", f"wait until every task of app-{idle} runs {release} and is healthy"))
+    steps.append(Step("publish", f"publish the static files and maintenance page of {release} (no overwrite)"))
     return steps
 
 

@@ -21,6 +21,17 @@ from switcher.plans import Options, promote_plan, run_steps
 from switcher.switch import switch_all
 
 
+def refuse_behind(engine: Engine, release: str, ahead: list[str]) -> None:
+    """Refuse to run `release` live on a database that holds migrations it does not know (a
+    newer release's) that older code cannot run beside; say so when they are compatible."""
+    if not ahead:
+        return
+    refusal = migrations.behind_refusal(history.read(engine.store).records, release, ahead)
+    if refusal is not None:
+        raise Refused(refusal)
+    engine.report(f"  the database is ahead of {release} by {len(ahead)} compatible migration(s): it can serve")
+
+
 class Promotion:
     def __init__(self, engine: Engine) -> None:
         self.engine, self.report = engine, engine.report
@@ -66,13 +77,7 @@ class Promotion:
         switched = False
 
         def check_schema() -> None:
-            ahead = engine.migrations_ahead(target, release)
-            if not ahead:
-                return
-            refusal = migrations.behind_refusal(history.read(engine.store).records, release, ahead)
-            if refusal is not None:
-                raise Refused(refusal)
-            self.report(f"  the database is ahead of {release} by {len(ahead)} compatible migration(s): it can serve")
+            refuse_behind(engine, release, engine.migrations_ahead(target, release))
 
         def switch() -> None:
             nonlocal switched

@@ -12,7 +12,7 @@ from switcher import migrations
 from switcher.compose import Releases
 from switcher.config import COLORS
 from switcher.database import Database
-from switcher.errors import Refused, SwitcherError
+from switcher.errors import SwitcherError
 from switcher.runtime import ContainerInfo
 
 REPORTER = ["python3", "-m", "switcher_runtime.migrations"]
@@ -42,34 +42,13 @@ class Schema(Database):
             )
         except SwitcherError as error:
             if "lock timeout" in str(error):
-                raise SwitcherError(
-                    f"a migration of {release} waited more than MIGRATE_LOCK_TIMEOUT={seconds} s for a table lock "
-                    "(a long transaction holds it); nothing of that migration was applied: deploy again when the "
-                    "database is quieter"
-                ) from None
+                raise migrations.lock_timeout_error(release, seconds) from None
             raise
-
-    def check_migrations(self, release: str, releases: Releases) -> tuple[list[str], list[migrations.Verdict]]:
-        """The migrations `release` would apply and a verdict for each of their operations;
-        refuses a release that cannot serve the database as it is (see refuse_behind)."""
-        plan = self.migration_plan(release, releases)
-        self.refuse_behind(release, [str(name) for name in plan.get("ahead") or []])
-        return migrations.pending(plan), migrations.verdicts(plan)
 
     def release_state(self, release: str, container: str) -> dict[str, list[str]] | None:
         """`release`'s migrations (running in `container`) against the database, or None."""
         known, applied = self.known_migrations(release, container), self.applied_migrations()
         return None if known is None or applied is None else migrations.state_against(known, applied)
-
-    def refuse_behind(self, release: str, ahead: list[str]) -> None:
-        """Refuse to run `release` live on a database that holds migrations it does not know
-        (a newer release's) that older code cannot run beside; say so when they are compatible."""
-        if not ahead:
-            return
-        refusal = migrations.behind_refusal(self.history().records, release, ahead)
-        if refusal is not None:
-            raise Refused(refusal)
-        self.report(f"  the database is ahead of {release} by {len(ahead)} compatible migration(s): it can serve")
 
     def colour_migration_states(self) -> dict[str, str]:
         """Each running colour's migrations against the database, for `status`: the applied ones

@@ -1,7 +1,8 @@
 """One switcher command's hold on an environment: what runs (read from Docker and the lb),
 the environment's store (credentials, certificate, history, colour records), the lock, and
-one-off task containers. cutover.py (deploy, promote, rollback) and chores.py (maintenance,
-cron, configuration files, pruning) build on it."""
+one-off task containers. chores.py (cron, configuration files, secrets, pruning) and
+compose_engine.py (the engine interface deploy, promote, rollback and maintenance run over on
+one engine) build on it."""
 
 from __future__ import annotations
 

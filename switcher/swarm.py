@@ -192,6 +192,12 @@ class Swarm:
                 raise Unhealthy(f"{service}: {count} of {wanted.replicas if wanted else '?'} tasks run {release}{also}")
             time.sleep(1)
 
+    def scale(self, service: str, replicas: int) -> None:
+        with _docker_errors(f"scaling {service}"):
+            for found in self._services():
+                if found.name == f"{self.project}_{service}":
+                    found.scale(replicas)
+
     def wait_stopped(self, service: str, timeout: float) -> None:
         """Until no task of `service` runs (scaled to none)."""
         deadline = time.monotonic() + timeout

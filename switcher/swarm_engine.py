@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 from switcher import migrations
 from switcher.cluster_probe import verify_lbs
@@ -16,6 +17,7 @@ from switcher.engine import ColorState, EveryLb, Routing, wait_drained
 from switcher.errors import ConfigError, NotFound, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
 from switcher.plans import retained_releases
+from switcher.probe import Answer
 from switcher.registry import remote_reference
 from switcher.schema import REPORTER
 from switcher.swarm import Task
@@ -23,6 +25,8 @@ from switcher.switch import LbContainer
 
 
 class SwarmEngine(EveryLb):
+    preview = False  # the idle colour's preview listener is not published on a cluster
+
     def __init__(self, stack: ClusterStack) -> None:
         self.stack, self.swarm = stack, stack.swarm
         self.env, self.store, self.report = stack.env, stack.store, stack.report
@@ -103,7 +107,9 @@ class SwarmEngine(EveryLb):
             wait_drained(color, in_flight, timeout, self.report)
 
     def stop_color(self, color: str) -> None:
-        raise ConfigError("--stop-old is not built for a cluster yet (issue #11)")
+        """No task of `color` (the service scaled to none; the next `docker stack deploy`, a
+        deploy to it or a rollback, gives it APP_REPLICAS again)."""
+        self.swarm.scale(f"app-{color}", 0)
 
     def prune(self) -> None:
         """Static files of releases not retained go, on every lb node (a global job)."""
@@ -133,3 +139,48 @@ class SwarmEngine(EveryLb):
     def bring_back(self, color: str, release: str, timeout: float) -> None:
         self.stack.deploy(self.releases(**{color: release}))
         self.swarm.wait_release(f"app-{color}", release, timeout)
+
+    # -- deploy -------------------------------------------------------------------------------
+    def credentials(self) -> dict[str, str]:
+        return self.stack.credentials()
+
+    def require_release(self, release: str) -> None:
+        self.stack.require_in_registry([("site", release)])
+
+    def migration_plan(self, release: str, idle: str) -> dict[str, Any]:
+        return migrations.parse_output(self.stack.job("plan", release, [*REPORTER, "plan"]))
+
+    def recreate(self, color: str, release: str) -> None:
+        self.stack.deploy(self.releases(**{color: release}))
+
+    def backup(self, release: str, reason: str) -> str:
+        return self.stack.backup(release, reason)
+
+    def migrate(self, release: str, idle: str) -> None:
+        seconds = int(self.env.settings["MIGRATE_LOCK_TIMEOUT"])
+        command = ["python3", "manage.py", "migrate", "--noinput"]
+        try:
+            self.stack.job("migrate", release, command, environment={"PGOPTIONS": f"-c lock_timeout={seconds * 1000}"})
+        except SwitcherError as error:
+            if "lock timeout" in str(error):
+                raise migrations.lock_timeout_error(release, seconds) from None
+            raise
+
+    def run(self, release: str, idle: str, command: list[str]) -> str:
+        return self.stack.job("run", release, command)
+
+    def wait_ready(self, color: str, release: str, health_timeout: float, verify_timeout: float) -> None:
+        self.swarm.wait_release(f"app-{color}", release, health_timeout)
+
+    def warm(self, color: str) -> None:
+        raise ConfigError("a cluster has no preview listener to warm the idle colour through")
+
+    def preview_get(self, color: str, path: str) -> Answer:
+        raise ConfigError("a cluster has no preview listener to smoke-test the idle colour through")
+
+    def stop_processes(self) -> None:
+        raise ConfigError("deploy --maintenance is not built for a cluster yet (issue #11)")
+
+    def explain_failure(self, color: str) -> None:
+        for task in self.swarm.tasks(f"app-{color}"):
+            self.report(f"  app-{color} task of {task.release}: {task.state}")

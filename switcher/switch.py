@@ -56,6 +56,9 @@ class LbContainer:
         if code != 0:
             raise ConfigError(f"{self.name}'s nginx configuration is invalid: {output.strip().splitlines()[-1:]}")
 
+    def in_maintenance(self) -> bool:
+        return MaintenanceSwitch(self.docker, self.container).read() is not None
+
     def refresh_maintenance(self, release: str) -> None:
         """When maintenance is on here: its page becomes `release`'s (about to be live)."""
         maintenance = MaintenanceSwitch(self.docker, self.container)

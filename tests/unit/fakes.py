@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from switcher.config import LIVE_FLAG
 from switcher.engine import ColorState, Routing
 from switcher.errors import SwitcherError, Unhealthy
+from switcher.probe import Answer
 from switcher.runtime import ContainerInfo
 
 
@@ -108,6 +109,10 @@ class FakeLb:
     def __init__(self, name: str, live: str = "blue", refuses: bool = False, ignores: bool = False) -> None:
         self.name, self.routes, self.refuses, self.ignores = name, live, refuses, ignores
         self.flips: list[str] = []
+        self.maintenance = False
+
+    def in_maintenance(self) -> bool:
+        return self.maintenance
 
     def set_live(self, color: str) -> None:
         self.flips.append(color)
@@ -207,3 +212,48 @@ class FakeEngine:
     def bring_back(self, color: str, release: str, timeout: float) -> None:
         self._do(f"bring-back {color} {release}")
         self.colors[color] = ColorState(release, True, True, "running/healthy")
+
+    # -- deploy (DeployEngine) ----------------------------------------------------------------
+    preview = True
+    plan: dict = {}  # noqa: RUF012 (what migration_plan answers; a test sets its own)
+
+    def credentials(self) -> dict[str, str]:
+        return {"MAINTENANCE_TOKEN": "t"}
+
+    def require_release(self, release: str) -> None:
+        self._do(f"check-release {release}")
+
+    def migration_plan(self, release: str, idle: str) -> dict:
+        self._do(f"check-migrations {release}")
+        return self.plan
+
+    def recreate(self, color: str, release: str) -> None:
+        self._do(f"recreate {color} {release}")
+        self.colors[color] = ColorState(release, True, True, "running/healthy")
+
+    def backup(self, release: str, reason: str) -> str:
+        self._do(f"backup {release}")
+        return "b1"
+
+    def migrate(self, release: str, idle: str) -> None:
+        self._do(f"migrate {release}")
+
+    def run(self, release: str, idle: str, command: list[str]) -> str:
+        self._do(f"run {release} {' '.join(command[-2:])}")
+        return ""
+
+    def wait_ready(self, color: str, release: str, health_timeout: float, verify_timeout: float) -> None:
+        self._do(f"wait-healthy {color} {release}")
+
+    def warm(self, color: str) -> None:
+        self._do(f"warm {color}")
+
+    def preview_get(self, color: str, path: str) -> Answer:
+        self._do(f"smoke {path}")
+        return Answer(200, self.colors[color].release, "ok")
+
+    def stop_processes(self) -> None:
+        self._do("stop-processes")
+
+    def explain_failure(self, color: str) -> None:
+        self._do(f"explain {color}")

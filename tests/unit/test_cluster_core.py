@@ -3,11 +3,11 @@ the named steps, and what status says of nodes, tasks and lbs."""
 
 import pytest
 
-from switcher.cluster_cutover import cluster_deploy_plan
 from switcher.cluster_stack import plan_releases, secret_name
 from switcher.cluster_status import ClusterStatus, LbView, cluster_lines
 from switcher.config import validate
 from switcher.errors import ConfigError
+from switcher.plans import deploy_plan
 from switcher.swarm import Node, ServiceInfo, Task
 
 SWARM = {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000"}
@@ -31,9 +31,10 @@ def test_secret_names_follow_the_content():
     assert one == same != other and one.startswith("p_tls-key-") and len(one) == len("p_tls-key-") + 16
 
 
-def test_the_named_steps_of_a_cluster_deploy():
-    assert [s.name for s in cluster_deploy_plan("green", "r2")] == [
-        "check-release", "check-migrations", "backup", "migrate", "publish", "update", "wait-healthy",
+def test_the_named_steps_of_a_deploy_without_a_preview_listener():
+    assert [s.name for s in deploy_plan("green", "r2", preview=False)] == [
+        "check-release", "check-migrations", "recreate", "backup", "migrate", "check-deploy", "wait-healthy",
+        "publish",
     ]  # fmt: skip
 
 

@@ -8,7 +8,7 @@ import pytest
 from switcher import colors
 from switcher.config import Paths, validate
 from switcher.cutover import Cutover
-from switcher.errors import Refused, SwitcherError
+from switcher.errors import Refused
 from switcher.plans import Options
 from switcher.promotion import Promotion
 
@@ -25,26 +25,6 @@ def cutover(docker: FakeDocker, tmp_path, store: MemoryStore | None = None) -> t
     result.store = result.stack.store = store or MemoryStore()
     result.store.write({"credentials.env": (b"DJANGO_SECRET_KEY=k\n", 0o600)})
     return result, said
-
-
-def test_deploy_recreates_the_colour_that_is_idle_once_the_lock_is_held(tmp_path, monkeypatch):
-    # Blue is live when deploy first looks; a promote finishes before deploy holds the lock.
-    docker = FakeDocker(list(RUNNING), green_flags=[False, True])
-    switch, _ = cutover(docker, tmp_path)
-    recreated = []
-
-    def recreate(color, releases):
-        recreated.append((color, releases.for_color(color)))
-        raise SwitcherError("stop after the decision")
-
-    monkeypatch.setattr(switch.stack, "recreate_color", recreate)
-    monkeypatch.setattr(switch, "check_migrations", lambda release, releases: ([], []))
-    with pytest.raises(SwitcherError, match="stop after the decision"):
-        switch.deploy("r2", Options(), dry_run=False, then_promote=False)
-    assert recreated == [("blue", "r2")], "deploy must never recreate the colour that is live now"
-    assert colors.read_record(switch.store, "blue").state == colors.FAILED
-    assert colors.read_record(switch.store, "green") is None, "the live colour's record is untouched"
-    assert docker.markers == {}, "the lock is released after a failure"
 
 
 def failed_green(store: MemoryStore) -> None:
