@@ -329,8 +329,9 @@ def cut_off_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> 
     """A worker that runs a live task loses its link under load on the other nodes' lbs: the
     requests in flight on it may fail, none started after the cut does, none hangs (a gone task
     costs nginx's 1 s connect timeout, then the next task answers); Swarm brings the live colour
-    back to its replicas on the nodes left; the node comes back when its link does."""
-    check_node_loss(env, cut_off_node(env, name, net, port), "cut off")
+    back to its replicas on the nodes left; the node comes back when its link does, and serves."""
+    live = env.status()["live"]
+    check_node_loss(env, cut_off_node(env, name, net, port), "cut off", net, port, live)
 
 
 def kill_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:
@@ -338,22 +339,10 @@ def kill_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> Non
     containers SIGKILLed at once); it rejoins when its engine starts again, and serves again:
     its lb on the live colour, the site on its address."""
     live = env.status()["live"]
-    loss = kill_node(env, name, net, port)
-    check_node_loss(env, loss, "killed")
-    deadline = time.monotonic() + 120
-    while True:
-        lbs = {lb["node"]: lb["live"] for lb in env.status()["lbs"]}
-        try:
-            page = requests.get(f"https://{net}.1{loss.victim}:{port}/healthz", verify=False, timeout=5)
-        except requests.RequestException:
-            page = None
-        if lbs.get(f"n{loss.victim}") == live and page is not None and page.status_code == 200:
-            break
-        assert time.monotonic() < deadline, f"n{loss.victim} does not serve again: lbs {lbs}, answer {page}"
-        time.sleep(2)
+    check_node_loss(env, kill_node(env, name, net, port), "killed", net, port, live)
 
 
-def check_node_loss(env: StackEnv, loss: NodeLoss, how: str) -> None:
+def check_node_loss(env: StackEnv, loss: NodeLoss, how: str, net: str, port: str, live: str) -> None:
     print(f"node n{loss.victim} {how}: {len(loss.answers)} requests, {len(loss.failed)} failed, "
           f"{len(loss.in_flight)} in flight at the loss, {len(loss.delayed)} delayed over 1 s, recovered "
           f"{loss.recovered:.1f} s after it, full replicas after {loss.rescheduled:.1f} s")  # fmt: skip
@@ -367,9 +356,23 @@ def check_node_loss(env: StackEnv, loss: NodeLoss, how: str) -> None:
     slowest = max([a.finished - a.started for a in loss.after] or [0.0])
     assert slowest < 5, f"a request after the loss took {slowest:.1f} s: {bad[-5:]}"
     assert loss.victim_state == "down"
-    deadline = time.monotonic() + 120
-    while [n["state"] for n in env.status()["nodes"]] != ["ready"] * 3:
-        assert time.monotonic() < deadline, f"node n{loss.victim} did not come back"
+    # Back: every node ready, and every node's lb (the lost node's lb task is replaced when it
+    # returns) running, on the live colour and answering, three times in a row.
+    deadline, good = time.monotonic() + 180, 0
+    while good < 3:
+        status = env.status()
+        lbs = {lb["node"]: lb["live"] for lb in status["lbs"]}
+        answers = []
+        for k in (1, 2, 3):
+            try:
+                answers.append(requests.get(f"https://{net}.1{k}:{port}/healthz", verify=False, timeout=5).status_code)
+            except requests.RequestException:
+                answers.append(0)
+        nodes = [n["state"] for n in status["nodes"]]
+        tasks = [t["state"] for t in status["services"]["lb"]["tasks"]]
+        back = nodes == ["ready"] * 3 and tasks == ["running"] * 3 and answers == [200] * 3
+        good = good + 1 if back and lbs == {f"n{k}": live for k in (1, 2, 3)} else 0
+        assert time.monotonic() < deadline, f"n{loss.victim} not back: {nodes}, lb tasks {tasks}, {lbs}, {answers}"
         time.sleep(2)
 
 
