@@ -30,7 +30,7 @@ import urllib3
 
 from bench.switch import Run, report, summarize
 from bench.tables import table
-from tests.integration.clusterload import NodeLoss, cut_off_node, kill_node
+from tests.integration.clusterload import NodeLoss, cut_off_node, kill_node, wait_every_lb_back
 from tests.integration.load import Load
 from tests.integration.stackenv import StackEnv, derived_release, remove_release
 
@@ -148,13 +148,6 @@ def _throughput(urls: list[str], seconds: float = 8, clients: int = 16) -> float
     return ok / seconds
 
 
-def _wait_ready(env: StackEnv, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while [n["state"] for n in env.status()["nodes"]] != ["ready"] * 3:
-        assert time.monotonic() < deadline, "a node did not come back"
-        time.sleep(2)
-
-
 LOSS_COLUMNS = [
     "how", "failed / requests", "in flight at the loss", "started after, over 1 s", "last of those s",
     "slowest after ms", "full replicas s",
@@ -217,10 +210,11 @@ def bench_cluster_stack(release: str = RELEASE, rounds: int = 4) -> str:
         flip_rows = [[key, f"{statistics.median(v):.0f}", f"{max(v):.0f}"] for key, v in flips.items()]
         throughput = [(k, _throughput(nodes[:k])) for k in (1, 2, 3)]
         base = throughput[0][1]
+        live = cluster.status()["live"]
         cut = cut_off_node(cluster, name, net, port)
-        _wait_ready(cluster)
+        wait_every_lb_back(cluster, net, port, live)
         killed = kill_node(cluster, name, net, port)
-        _wait_ready(cluster)
+        wait_every_lb_back(cluster, net, port, live)
         return (
             f"Promote there and back, {rounds} runs each, interleaved, 16 keep-alive clients on GET /healthz "
             "(one host: its live listener; three nodes: spread over the three nodes' lbs):\n\n"

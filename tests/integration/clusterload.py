@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from .load import Answer, Load
 from .stackenv import StackEnv
 
@@ -129,3 +131,24 @@ def lose_node(
         load.__exit__(None, None, None)
         bring_back(victim)
     return NodeLoss(victim, cutting, cut, load.answers, rescheduled, state)
+
+
+def wait_every_lb_back(env: StackEnv, net: str, port: str, live: str, timeout: float = 180) -> None:
+    """Until every node is ready and every node's lb (a returning node's lb task is replaced by
+    Swarm) runs, is on `live` and answers /healthz, three times in a row."""
+    deadline, good = time.monotonic() + timeout, 0
+    while good < 3:
+        status = env.status()
+        lbs = {lb["node"]: lb["live"] for lb in status["lbs"]}
+        answers = []
+        for k in (1, 2, 3):
+            try:
+                answers.append(requests.get(f"https://{net}.1{k}:{port}/healthz", verify=False, timeout=5).status_code)
+            except requests.RequestException:
+                answers.append(0)
+        nodes = [n["state"] for n in status["nodes"]]
+        tasks = [t["state"] for t in status["services"]["lb"]["tasks"]]
+        back = nodes == ["ready"] * 3 and tasks == ["running"] * 3 and answers == [200] * 3
+        good = good + 1 if back and lbs == {f"n{k}": live for k in (1, 2, 3)} else 0
+        assert time.monotonic() < deadline, f"not back: {nodes}, lb tasks {tasks}, {lbs}, {answers}"
+        time.sleep(2)

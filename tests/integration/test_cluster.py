@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .clusterload import ClusterLoad, NodeLoss, cut_off_node, kill_node
+from .clusterload import ClusterLoad, NodeLoss, cut_off_node, kill_node, wait_every_lb_back
 from .stackenv import ROOT, SWITCHER, StackEnv, ok, release_with_files, remove_release
 from .test_migrations import ADD_NOTE, HAS_SUMMARY, MODEL
 
@@ -356,24 +356,7 @@ def check_node_loss(env: StackEnv, loss: NodeLoss, how: str, net: str, port: str
     slowest = max([a.finished - a.started for a in loss.after] or [0.0])
     assert slowest < 5, f"a request after the loss took {slowest:.1f} s: {bad[-5:]}"
     assert loss.victim_state == "down"
-    # Back: every node ready, and every node's lb (the lost node's lb task is replaced when it
-    # returns) running, on the live colour and answering, three times in a row.
-    deadline, good = time.monotonic() + 180, 0
-    while good < 3:
-        status = env.status()
-        lbs = {lb["node"]: lb["live"] for lb in status["lbs"]}
-        answers = []
-        for k in (1, 2, 3):
-            try:
-                answers.append(requests.get(f"https://{net}.1{k}:{port}/healthz", verify=False, timeout=5).status_code)
-            except requests.RequestException:
-                answers.append(0)
-        nodes = [n["state"] for n in status["nodes"]]
-        tasks = [t["state"] for t in status["services"]["lb"]["tasks"]]
-        back = nodes == ["ready"] * 3 and tasks == ["running"] * 3 and answers == [200] * 3
-        good = good + 1 if back and lbs == {f"n{k}": live for k in (1, 2, 3)} else 0
-        assert time.monotonic() < deadline, f"n{loss.victim} not back: {nodes}, lb tasks {tasks}, {lbs}, {answers}"
-        time.sleep(2)
+    wait_every_lb_back(env, net, port, live)
 
 
 def test_down_after_its_engines_were_killed_leaves_nothing(release):
