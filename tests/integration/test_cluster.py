@@ -327,7 +327,7 @@ def an_lb_that_disagrees_is_reported_and_set_by_up(env: StackEnv, name: str) -> 
 
 def cut_off_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:
     """A worker that runs a live task loses its link under load on the other nodes' lbs: the
-    requests in flight on it may fail, none started after the cut does, none hangs (a gone task
+    requests in flight on it may fail (no more than those), all succeed again within 10 s, none hangs (a gone task
     costs nginx's 1 s connect timeout, then the next task answers); Swarm brings the live colour
     back to its replicas on the nodes left; the node comes back when its link does, and serves."""
     live = env.status()["live"]
