@@ -17,6 +17,7 @@ from switcher.maintenance_mode import set_maintenance
 from switcher.plans import retained_releases
 from switcher.schema import Schema
 from switcher.state import StackStatus
+from switcher.switch import LbContainer
 
 
 class Chores(Schema, Certificates):
@@ -190,8 +191,7 @@ class Chores(Schema, Certificates):
             return self.prune_static(quiet=False)
 
     def _retained(self) -> list[str]:
-        code, output = self.docker.exec_output(self.lb(), ["ls", "-t", "/srv/static/.releases"])
-        published = [name[: -len(".json")] for name in output.split() if name.endswith(".json")] if code == 0 else []
+        published = LbContainer(self.docker, self.lb()).published_releases()
         in_use = [c.release or "" for name, c in self.containers().items() if name.startswith("app-")]
         return retained_releases(published, in_use, int(self.env.settings["RETAIN_RELEASES"]))
 

@@ -15,7 +15,7 @@ from switcher import history
 from switcher.cluster_stack import ClusterStack
 from switcher.config import parse_networks
 from switcher.deployment import Deployment
-from switcher.errors import ConfigError, Refused
+from switcher.errors import ConfigError
 from switcher.maintenance_mode import set_maintenance
 from switcher.plans import Options
 from switcher.promotion import Promotion
@@ -34,12 +34,6 @@ class ClusterCutover:
         self.report = stack.report
         self.engine = SwarmEngine(stack)
         self.promotion = Promotion(self.engine)
-
-    def _live(self) -> str:
-        routing = self.engine.routing()
-        if routing.live is None:
-            raise Refused(f"{routing.why}; nothing changed")
-        return routing.live
 
     def record(self, action: str, started: float, outcome: str, **fields: object) -> None:
         history.record(self.store, self.env.name, action, started, outcome, **fields)
@@ -72,7 +66,7 @@ class ClusterCutover:
         if action in ("stop", "start"):
             started = time.monotonic()
             with self.engine.locked(f"cron {action}"):
-                live_release = self.engine.color(self._live()).release or ""  # under the lock
+                live_release = self.engine.color(self.engine.routing().required()).release or ""  # under the lock
                 self.stack.set_cron_stopped(action == "stop")
                 if action == "stop":
                     self.report("stopping cron; a running job may finish first")
@@ -88,5 +82,5 @@ class ClusterCutover:
             "state": "running" if running else "stopped",
             "release": services["cron"].release if "cron" in services else None,
             "stopped_by_operator": self.stack.cron_stopped(),
-            "live_release": self.engine.color(self._live()).release,
+            "live_release": self.engine.color(self.engine.routing().required()).release,
         }

@@ -21,7 +21,6 @@ from switcher.config import Environment, Paths, other_color
 from switcher.credentials import ensure_credentials
 from switcher.errors import Refused, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
-from switcher.maintenance import MaintenanceSwitch
 from switcher.registry import remote_reference
 from switcher.store import EnvironmentStore
 from switcher.swarm import Node, Swarm, Task
@@ -252,7 +251,7 @@ class ClusterStack:
             node, lb = pair
             try:
                 live = lb.live()
-                maintenance = MaintenanceSwitch(lb.docker, lb.container).read() is not None
+                maintenance = lb.in_maintenance()
             except SwitcherError:
                 live, maintenance = None, False
             return LbView(node.hostname, node.address, live, maintenance)

@@ -58,10 +58,7 @@ class Deployment:
                 apply_maintenance(self.engine, False, "", None, 0, [])
 
     def _idle(self) -> str:
-        routing = self.engine.routing()
-        if routing.live is None:
-            raise Refused(f"{routing.why}: `switcher promote COLOR` puts every lb on COLOR; nothing changed")
-        return other_color(routing.live)
+        return other_color(self.engine.routing().required())
 
     def _deploy_locked(self, release: str, options: Options) -> tuple[str, bool]:
         """The deploy's steps; the idle colour and whether this deploy turned maintenance on."""

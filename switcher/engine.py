@@ -1,6 +1,7 @@
-"""The one interface promote and rollback run over (promotion.py): what they need of the engine
-an environment runs on. Two implementations: one Docker engine with Compose
-(compose_engine.py) and a Swarm (swarm_engine.py); the unit tests use an in-memory fake.
+"""The one interface deploy, promote, rollback and maintenance run over (deployment.py,
+promotion.py, maintenance_mode.py): what they need of the engine an environment runs on. Two
+implementations: one Docker engine with Compose (compose_engine.py) and a Swarm
+(swarm_engine.py); the unit tests use an in-memory fake (tests/unit/fakes.py).
 
 Every method is safe to repeat: a switcher killed between any two leaves a serving site and
 the same command run again finishes the job.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from switcher.config import Environment
+from switcher.errors import Refused
 from switcher.probe import Answer
 from switcher.switch import LbContainer
 
@@ -43,6 +45,12 @@ class Routing:
 
     live: str | None
     why: str = ""
+
+    def required(self) -> str:
+        """The live colour; refuses (nothing changed) when the lbs disagree."""
+        if self.live is None:
+            raise Refused(f"{self.why}: `switcher promote COLOR` puts every lb on COLOR; nothing changed")
+        return self.live
 
 
 class Engine(Protocol):

@@ -10,7 +10,7 @@ import time
 from switcher import history
 from switcher.config import other_color
 from switcher.engine import Engine
-from switcher.errors import Refused, SwitcherError
+from switcher.errors import SwitcherError
 from switcher.maintenance import MaintenanceSwitch
 from switcher.switch import LbContainer, side_by_side
 
@@ -38,10 +38,8 @@ def apply_maintenance(
 ) -> str:
     """Maintenance on or off on every lb, side by side; the caller holds the lock."""
     state = "on" if on else "off"
-    routing = engine.routing()  # the page of the release live now
-    if routing.live is None:
-        raise Refused(f"{routing.why}: `switcher promote COLOR` first; nothing changed")
-    release = engine.color(routing.live).release or engine.color(other_color(routing.live)).release or "?"
+    live = engine.routing().required()  # the page of the release live now
+    release = engine.color(live).release or engine.color(other_color(live)).release or "?"
     lbs = engine.lbs()
 
     def apply(lb: LbContainer) -> None:

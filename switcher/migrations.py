@@ -15,6 +15,8 @@ for why not the linter itself).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,9 +252,16 @@ def state_against(known: dict[str, Any], applied: set[str]) -> dict[str, list[st
     return {"unapplied": sorted(unapplied), "ahead": sorted(ahead)}
 
 
-def lock_timeout_error(release: str, seconds: int) -> SwitcherError:
-    return SwitcherError(
-        f"a migration of {release} waited more than MIGRATE_LOCK_TIMEOUT={seconds} s for a table lock "
-        "(a long transaction holds it); nothing of that migration was applied: deploy again when the "
-        "database is quieter"
-    )
+@contextmanager
+def lock_timeout_said(release: str, seconds: int) -> Iterator[None]:
+    """A migrate that failed on PostgreSQL's lock_timeout says so in one line (either engine)."""
+    try:
+        yield
+    except SwitcherError as error:
+        if "lock timeout" not in str(error):
+            raise
+        raise SwitcherError(
+            f"a migration of {release} waited more than MIGRATE_LOCK_TIMEOUT={seconds} s for a table lock "
+            "(a long transaction holds it); nothing of that migration was applied: deploy again when the "
+            "database is quieter"
+        ) from None

@@ -41,10 +41,10 @@ class Promotion:
         if target is not None:
             other_color(target)  # refuses an unknown colour
         if dry_run:
-            live = self.engine.routing().live
-            color = target or self._idle()
+            routing = self.engine.routing()
+            color = target or other_color(routing.required())
             release = expected_release or self.engine.color(color).release or "?"
-            steps = promote_plan(color, other_color(color), release, live == color, options.stop_old)
+            steps = promote_plan(color, other_color(color), release, routing.live == color, options.stop_old)
             run_steps(self.report, f"promote {color}", steps, {}, dry_run=True)
             return
         with self.engine.locked(f"promote {target or 'the idle colour'}"):
@@ -58,9 +58,7 @@ class Promotion:
         started = time.monotonic()
         routing = engine.routing()  # under the lock
         if target is None:
-            if routing.live is None:
-                raise Refused(f"{routing.why}: `switcher promote COLOR` puts every lb on COLOR; nothing changed")
-            target = other_color(routing.live)
+            target = other_color(routing.required())
         old = other_color(target)
         release = engine.color(target).release
         if release is None:
@@ -139,10 +137,7 @@ class Promotion:
             self.promote_locked(target, options, action="rollback")
 
     def _idle(self) -> str:
-        routing = self.engine.routing()
-        if routing.live is None:
-            raise Refused(f"{routing.why}: `switcher promote COLOR` puts every lb on COLOR; nothing changed")
-        return other_color(routing.live)
+        return other_color(self.engine.routing().required())
 
     def _rollback_source(self, target: str, state: ColorState) -> tuple[str, str] | None:
         """None when the idle colour can go live as it is; else the release to bring it back

@@ -33,17 +33,13 @@ class Schema(Database):
         for a table a long transaction holds fails instead of queueing every live request
         behind its lock."""
         seconds = int(self.env.settings["MIGRATE_LOCK_TIMEOUT"])
-        try:
+        with migrations.lock_timeout_said(release, seconds):
             self.task(
                 ["python3", "manage.py", "migrate", "--noinput"],
                 release,
                 releases,
                 environment={"PGOPTIONS": f"-c lock_timeout={seconds * 1000}"},
             )
-        except SwitcherError as error:
-            if "lock timeout" in str(error):
-                raise migrations.lock_timeout_error(release, seconds) from None
-            raise
 
     def release_state(self, release: str, container: str) -> dict[str, list[str]] | None:
         """`release`'s migrations (running in `container`) against the database, or None."""

@@ -64,8 +64,7 @@ class SwarmEngine(EveryLb):
         self.swarm.wait_release(f"app-{color}", release, 0)
 
     def migrations_ahead(self, color: str, release: str) -> list[str]:
-        plan = migrations.parse_output(self.stack.job("plan", release, [*REPORTER, "plan"]))
-        return [str(name) for name in plan.get("ahead") or []]
+        return [str(name) for name in self.migration_plan(release, color).get("ahead") or []]
 
     def publish(self, release: str) -> None:
         if self.lacks_release(release):
@@ -78,11 +77,12 @@ class SwarmEngine(EveryLb):
     def cron_follow(self, release: str, timeout: float) -> None:
         """The cron service runs `release` (stop-first: the old task ends before the new starts);
         while an operator keeps cron stopped, it stays at no task, of `release`."""
-        if self.releases().cron != release:
-            self.stack.deploy(self.releases(cron=release))
-            if not self.stack.cron_stopped():
+        releases, stopped = self.releases(), self.stack.cron_stopped()
+        if releases.cron != release:
+            self.stack.deploy(replace(releases, cron=release))
+            if not stopped:
                 self.swarm.wait_release("cron", release, timeout)
-        if self.stack.cron_stopped():
+        if stopped:
             self.report("  cron stays stopped (`switcher cron start` starts it)")
 
     def drain(self, color: str, timeout: float) -> None:
@@ -116,9 +116,7 @@ class SwarmEngine(EveryLb):
         lbs = self.lbs()
         if not lbs:
             return
-        lb = lbs[0]
-        code, output = lb.docker.exec_output(lb.container, ["ls", "-t", "/srv/static/.releases"])
-        published = [name[: -len(".json")] for name in output.split() if name.endswith(".json")] if code == 0 else []
+        published = lbs[0].published_releases()
         current = self.releases()
         keep = retained_releases(published, [current.blue, current.green], int(self.env.settings["RETAIN_RELEASES"]))
         if set(published) <= set(keep):
@@ -159,12 +157,8 @@ class SwarmEngine(EveryLb):
     def migrate(self, release: str, idle: str) -> None:
         seconds = int(self.env.settings["MIGRATE_LOCK_TIMEOUT"])
         command = ["python3", "manage.py", "migrate", "--noinput"]
-        try:
+        with migrations.lock_timeout_said(release, seconds):
             self.stack.job("migrate", release, command, environment={"PGOPTIONS": f"-c lock_timeout={seconds * 1000}"})
-        except SwitcherError as error:
-            if "lock timeout" in str(error):
-                raise migrations.lock_timeout_error(release, seconds) from None
-            raise
 
     def run(self, release: str, idle: str, command: list[str]) -> str:
         return self.stack.job("run", release, command)

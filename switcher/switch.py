@@ -65,6 +65,11 @@ class LbContainer:
         if maintenance.read() is not None:
             maintenance.refresh_page(release)
 
+    def published_releases(self) -> list[str]:
+        """The releases whose static files it has, newest first."""
+        code, output = self.docker.exec_output(self.container, ["ls", "-t", "/srv/static/.releases"])
+        return [name[: -len(".json")] for name in output.split() if name.endswith(".json")] if code == 0 else []
+
     def has_published(self, release: str) -> bool:
         """The static files of `release` are in its static volume."""
         return self.docker.exec_status(self.container, ["test", "-f", f"/srv/static/.releases/{release}.json"]) == 0

@@ -7,12 +7,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
 
 from .load import Answer, Load
-from .stackenv import StackEnv
+from .stackenv import ROOT, StackEnv
 
 
 class ClusterLoad:
@@ -87,7 +86,7 @@ def kill_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 2) 
     """Kill a worker running a live task as a power loss would (its engine, containerd, shims
     and containers, SIGKILL at once: cluster.sh kill), under load, until the live colour runs
     `replicas` tasks on the other nodes; its engine is started again when this returns."""
-    script = str(Path(__file__).resolve().parents[2] / "cluster" / "cluster.sh")
+    script = str(ROOT / "cluster" / "cluster.sh")
 
     def cluster(action: str, victim: int) -> None:
         subprocess.run([script, action, name, str(victim)], check=action == "kill", capture_output=True, timeout=120)
