@@ -11,11 +11,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from switcher import backups, history
-from switcher.cluster_status import ClusterStatus, LbView
+from switcher.cluster_lbs import LbTasks, read_lbs, running_addresses
+from switcher.cluster_status import ClusterStatus, unseen_notes
 from switcher.compose import Releases, compose_variables
 from switcher.config import Environment, Paths, other_color
 from switcher.credentials import ensure_credentials
@@ -46,6 +46,7 @@ class ClusterStack:
         self.paths, self.env, self.report = paths, env, report
         self.swarm = Swarm(env)
         self.store = EnvironmentStore(self.swarm.manager, env.project)
+        self.lb_tasks = LbTasks(self.swarm, report)
 
     # -- up --------------------------------------------------------------------------------
     def up(self, requested: str) -> ClusterStatus:
@@ -92,13 +93,14 @@ class ClusterStack:
         self.swarm.wait_running(["app-blue", "app-green", "cron", *INFRA], timeout)
         # Every lb on the live colour: an lb on a node that joined since starts at blue.
         switch_all([lb for _, lb in self.lbs()], live, other_color(live), self.report)
+        self.lb_tasks.republish_unseen(timeout)
         self.swarm.prune_secrets(keep={variables["TLS_CERT_SECRET"], variables["TLS_KEY_SECRET"]})
         return releases, live
 
     def live_color(self) -> str:
         """The colour every lb routes to; when they disagree (or none runs), the colour the last
         promote or rollback made live; blue for a new environment."""
-        colors = {view.live for view in self.read_lbs(self.lbs())}
+        colors = {view.live for view in read_lbs(self.lbs())}
         if len(colors) == 1 and None not in colors:
             return str(colors.pop())
         for record in reversed(history.read(self.store).records):
@@ -107,16 +109,7 @@ class ClusterStack:
         return "blue"
 
     def lbs(self, nodes: list[Node] | None = None, tasks: list[Task] | None = None) -> list[tuple[Node, LbContainer]]:
-        """Every running lb task with its node, reached through that node's engine (`nodes` and
-        `tasks`: as the caller read them already)."""
-        by_id = {node.id: node for node in (self.swarm.nodes() if nodes is None else nodes)}
-        found = []
-        for task in self.swarm.tasks("lb") if tasks is None else tasks:
-            node = by_id.get(task.node_id)
-            if task.service == "lb" and task.state == "running" and task.container_id and node is not None:
-                lb = LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}")
-                found.append((node, lb))
-        return found
+        return self.lb_tasks.running(nodes, tasks)
 
     def require_in_registry(self, images: list[tuple[str, str]]) -> None:
         """Every (image, release) is in REGISTRY (`switcher push` put it there); else nothing is done."""
@@ -220,8 +213,9 @@ class ClusterStack:
             tasks.setdefault(task.service, []).append((node.hostname if node else "?", task.state, task.release))
         for entries in tasks.values():
             entries.sort()
-        lbs = self.read_lbs(self.lbs(nodes, found))
-        notes = []
+        running = running_addresses(found)
+        lbs = read_lbs(self.lbs(nodes, found), running)
+        notes = unseen_notes(lbs, running)
         if len({lb.live for lb in lbs if lb.live is not None}) > 1:
             notes.append(
                 "the lbs disagree on the live colour: " + ", ".join(f"{lb.node} {lb.live or 'unknown'}" for lb in lbs)
@@ -242,24 +236,6 @@ class ClusterStack:
             https_port=self.env.settings["HTTPS_PORT"],
             notes=notes,
         )
-
-    @staticmethod
-    def read_lbs(lbs: list[tuple[Node, LbContainer]]) -> list[LbView]:
-        """Each lb's live flag and maintenance state, read side by side."""
-
-        def read(pair: tuple[Node, LbContainer]) -> LbView:
-            node, lb = pair
-            try:
-                live = lb.live()
-                maintenance = lb.in_maintenance()
-            except SwitcherError:
-                live, maintenance = None, False
-            return LbView(node.hostname, node.address, live, maintenance)
-
-        if not lbs:
-            return []
-        with ThreadPoolExecutor(max_workers=min(len(lbs), 16)) as pool:
-            return sorted(pool.map(read, lbs), key=lambda view: view.node)
 
     # -- down ------------------------------------------------------------------------------
     def down(self, remove_volumes: bool) -> None:

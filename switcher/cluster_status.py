@@ -13,6 +13,34 @@ class LbView:
     address: str
     live: str | None  # the colour its flag says; None: it could not be read
     maintenance: bool = False  # its maintenance state file is there
+    # Per app colour: addresses of its running tasks that this lb's DNS does not list.
+    unseen: dict[str, list[str]] = field(default_factory=dict)
+
+
+def unseen_tasks(running: dict[str, set[str]], resolved: dict[str, set[str] | None]) -> dict[str, list[str]]:
+    """The addresses of each service's running tasks (`running`) that an lb's DNS did not give
+    (`resolved`; None: it could not be asked, so nothing is reported for it)."""
+    out = {}
+    for service, addresses in running.items():
+        seen = resolved.get(service)
+        if seen is not None and addresses - seen:
+            out[service] = sorted(addresses - seen)
+    return out
+
+
+def services_unseen(lbs: list[LbView]) -> list[str]:
+    """The services some lb does not see every running task of."""
+    return sorted({service for lb in lbs for service in lb.unseen})
+
+
+def unseen_notes(lbs: list[LbView], running: dict[str, set[str]]) -> list[str]:
+    return [
+        f"the lb on {lb.node} does not see {len(missing)} of {service}'s {len(running.get(service, ()))} running "
+        f"task(s) ({', '.join(missing)}): Docker's service discovery on {lb.node} lost them (a node cut off and "
+        "back: docs/cluster.md); `switcher up` replaces them"
+        for lb in lbs
+        for service, missing in sorted(lb.unseen.items())
+    ]
 
 
 @dataclass(frozen=True)
@@ -63,7 +91,13 @@ class ClusterStatus:
                 for name, tasks in self.tasks.items()
             },
             "lbs": [
-                {"node": lb.node, "address": lb.address, "live": lb.live, "maintenance": lb.maintenance}
+                {
+                    "node": lb.node,
+                    "address": lb.address,
+                    "live": lb.live,
+                    "maintenance": lb.maintenance,
+                    "unseen": lb.unseen,
+                }
                 for lb in self.lbs
             ],
             "notes": list(self.notes),

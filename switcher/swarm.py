@@ -52,6 +52,8 @@ class Task:
     container_id: str
     image: str
     error: str = ""
+    id: str = ""
+    addresses: tuple[str, ...] = ()  # its addresses on the stack's network
 
     @property
     def release(self) -> str:
@@ -198,6 +200,27 @@ class Swarm:
                 if found.name == f"{self.project}_{service}":
                     found.scale(replicas)
 
+    def replace_tasks(self, service: str) -> None:
+        """Replace every task of `service` with a new one, in the service's update order (for the
+        app colours: one at a time, each new task healthy before the old one stops)."""
+        with _docker_errors(f"replacing the tasks of {service}"):
+            for found in self._services():
+                if found.name == f"{self.project}_{service}":
+                    found.force_update()
+
+    def wait_replaced(self, service: str, old: set[str], timeout: float) -> None:
+        """Until `service` runs its replicas, none of them one of the `old` task ids."""
+        deadline = time.monotonic() + timeout
+        while True:
+            wanted = self.services().get(service)
+            running = [task for task in self.tasks(service) if task.state == "running"]
+            new = [task for task in running if task.id not in old]
+            if wanted is not None and len(new) >= (wanted.replicas or 1) and len(new) == len(running):
+                return
+            if time.monotonic() >= deadline:
+                raise Unhealthy(f"{service}: {len(new)} of {len(running)} running tasks replaced after {timeout:.0f} s")
+            time.sleep(1)
+
     def wait_stopped(self, service: str, timeout: float) -> None:
         """Until no task of `service` runs (scaled to none)."""
         deadline = time.monotonic() + timeout
@@ -274,6 +297,12 @@ def _task(raw: dict, names: dict[str, str]) -> Task:
         container_id=container.get("ContainerID", ""),
         image=raw.get("Spec", {}).get("ContainerSpec", {}).get("Image", ""),
         error=status.get("Err", ""),
+        id=raw.get("ID", ""),
+        addresses=tuple(
+            address.split("/")[0]
+            for attachment in raw.get("NetworksAttachments") or []
+            for address in attachment.get("Addresses") or []
+        ),
     )
 
 

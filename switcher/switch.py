@@ -50,6 +50,14 @@ class LbContainer:
         code = self.docker.exec_status(self.container, ["test", "-f", LIVE_FLAG])
         return {0: "green", 1: "blue"}.get(code)
 
+    def resolves(self, name: str) -> set[str] | None:
+        """The addresses its DNS gives for `name` (on a cluster, the tasks of a colour's service
+        as its node's engine knows them); None when it cannot be asked."""
+        code, output = self.docker.exec_output(self.container, ["getent", "ahostsv4", name])
+        if code not in (0, 2):  # 2: the name is unknown there
+            return None
+        return {line.split()[0] for line in output.splitlines() if line.strip()}
+
     def check_config(self) -> None:
         """Its nginx configuration is valid (nginx -t); else ConfigError."""
         code, output = self.docker.exec_output(self.container, ["nginx", "-t", "-q", "-e", "stderr"])

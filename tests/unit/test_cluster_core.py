@@ -4,11 +4,11 @@ the named steps, and what status says of nodes, tasks and lbs."""
 import pytest
 
 from switcher.cluster_stack import plan_releases, secret_name
-from switcher.cluster_status import ClusterStatus, LbView, cluster_lines
+from switcher.cluster_status import ClusterStatus, LbView, cluster_lines, services_unseen, unseen_notes, unseen_tasks
 from switcher.config import validate
 from switcher.errors import ConfigError
 from switcher.plans import deploy_plan
-from switcher.swarm import Node, ServiceInfo, Task
+from switcher.swarm import Node, ServiceInfo, Task, _task
 
 SWARM = {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000"}
 
@@ -67,6 +67,30 @@ def test_the_live_colour_is_the_one_every_lb_agrees_on():
 def test_a_task_says_its_release_from_its_image():
     task = Task("app-blue", "n", "running", "running", "c", "reg:5000/switcher/site:r7@sha256:abc")
     assert task.release == "r7"
+
+
+def test_a_task_says_its_addresses_on_the_stack_network():
+    raw = {"ID": "t1", "Status": {"State": "running"}, "NetworksAttachments": [{"Addresses": ["10.0.9.5/24"]}]}
+    task = _task(raw, {})
+    assert task.id == "t1" and task.addresses == ("10.0.9.5",)
+    assert _task({"Status": {}}, {}).addresses == ()
+
+
+def test_tasks_an_lb_does_not_see_are_named_and_their_colour_replaced():
+    """A node back from a cut link can lack tasks in its DNS (moby #53141): status names them,
+    `up` replaces the colour's tasks; an lb that could not be asked reports nothing."""
+    running = {"app-blue": {"10.0.9.5", "10.0.9.6"}, "app-green": {"10.0.9.7"}}
+    assert unseen_tasks(running, {"app-blue": {"10.0.9.5", "10.0.9.6", "10.0.9.9"}, "app-green": {"10.0.9.7"}}) == {}
+    assert unseen_tasks(running, {"app-blue": {"10.0.9.6"}, "app-green": set()}) == {
+        "app-blue": ["10.0.9.5"],
+        "app-green": ["10.0.9.7"],
+    }
+    assert unseen_tasks(running, {"app-blue": None}) == {}
+    lbs = [LbView("n1", "a", "blue"), LbView("n2", "b", "blue", unseen={"app-blue": ["10.0.9.5"]})]
+    assert services_unseen(lbs) == ["app-blue"] and services_unseen(lbs[:1]) == []
+    (note,) = unseen_notes(lbs, running)
+    assert "the lb on n2 does not see 1 of app-blue's 2 running task(s) (10.0.9.5)" in note
+    assert "`switcher up` replaces them" in note
 
 
 def test_swarm_settings_are_checked(paths):

@@ -1,0 +1,89 @@
+"""A cluster's lb tasks: each one reached through its node's engine, what each reads (live
+colour, maintenance, the app tasks its node's DNS lists), and the repair of a node's service
+discovery after it lost its link (`switcher up`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from switcher.cluster_status import LbView, services_unseen, unseen_notes, unseen_tasks
+from switcher.errors import SwitcherError, Unhealthy
+from switcher.swarm import Node, Swarm, Task
+from switcher.switch import LbContainer
+
+APP_SERVICES = ("app-blue", "app-green")
+
+
+def read_lbs(lbs: list[tuple[Node, LbContainer]], running: dict[str, set[str]] | None = None) -> list[LbView]:
+    """Each lb's live flag and maintenance state, read side by side; with `running` (each app
+    colour's running task addresses), which of those tasks its DNS does not list."""
+
+    def read(pair: tuple[Node, LbContainer]) -> LbView:
+        node, lb = pair
+        try:
+            live = lb.live()
+            maintenance = lb.in_maintenance()
+            resolved = {service: lb.resolves(service) for service in running or {}}
+        except SwitcherError:
+            live, maintenance, resolved = None, False, {}
+        return LbView(node.hostname, node.address, live, maintenance, unseen_tasks(running or {}, resolved))
+
+    if not lbs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(lbs), 16)) as pool:
+        return sorted(pool.map(read, lbs), key=lambda view: view.node)
+
+
+def running_addresses(tasks: list[Task]) -> dict[str, set[str]]:
+    """Each app colour's running tasks' addresses (a colour with none: left out)."""
+    out: dict[str, set[str]] = {}
+    for task in tasks:
+        if task.service in APP_SERVICES and task.state == "running" and task.addresses:
+            out.setdefault(task.service, set()).update(task.addresses)
+    return out
+
+
+class LbTasks:
+    """The running lb tasks of one environment's stack."""
+
+    def __init__(self, swarm: Swarm, report: Callable[[str], None]) -> None:
+        self.swarm, self.report = swarm, report
+
+    def running(
+        self, nodes: list[Node] | None = None, tasks: list[Task] | None = None
+    ) -> list[tuple[Node, LbContainer]]:
+        """Every running lb task with its node, reached through that node's engine (`nodes` and
+        `tasks`: as the caller read them already)."""
+        by_id = {node.id: node for node in (self.swarm.nodes() if nodes is None else nodes)}
+        found = []
+        for task in self.swarm.tasks("lb") if tasks is None else tasks:
+            node = by_id.get(task.node_id)
+            if task.service == "lb" and task.state == "running" and task.container_id and node is not None:
+                lb = LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}")
+                found.append((node, lb))
+        return found
+
+    def republish_unseen(self, timeout: float) -> None:
+        """Docker's service discovery on a node that was cut off and came back can lack tasks that
+        ran elsewhere all along (moby #53141): its lb then spreads over fewer tasks, and none is
+        left when those fail. New tasks are announced to every node: replace the tasks of each
+        colour some lb does not see (one at a time, each new one healthy before the old stops)."""
+        services = services_unseen(read_lbs(self.running(), running_addresses(self.swarm.tasks())))
+        for service in services:
+            old = {task.id for task in self.swarm.tasks(service)}
+            self.report(f"an lb does not see every task of {service}: replacing its tasks one at a time")
+            self.swarm.replace_tasks(service)
+            self.swarm.wait_replaced(service, old, timeout)
+        if not services:
+            return
+        deadline = time.monotonic() + 30
+        while True:
+            running = running_addresses(self.swarm.tasks())
+            still = read_lbs(self.running(), running)
+            if not services_unseen(still):
+                return
+            if time.monotonic() > deadline:
+                raise Unhealthy("; ".join(unseen_notes(still, running)))
+            time.sleep(1)
