@@ -188,7 +188,9 @@ def up(env_name: str | None, release: str) -> None:
     """Start the environment's stack (blue live when new) and wait until it is healthy.
 
     Containers that already exist keep their release: changing a colour's release is
-    `switcher deploy`'s job. `make up` runs this after building what is missing.
+    `switcher deploy`'s job. `make up` runs this after building what is missing. On a cluster
+    it also puts every lb on the live colour and replaces the tasks of a colour that some lb's
+    DNS lost (a node back from an outage; `switcher status` reports both).
     """
     paths, env = _environment(env_name, swarm=True)
     check_release(release)
