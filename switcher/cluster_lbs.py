@@ -4,13 +4,12 @@ discovery after it lost its link (`switcher up`)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from switcher.cluster_status import LbView, services_unseen, unseen_notes, unseen_tasks
-from switcher.errors import SwitcherError, Unhealthy
-from switcher.swarm import Node, Swarm, Task
+from switcher.errors import SwitcherError
+from switcher.swarm import Node, Swarm, Task, until
 from switcher.switch import LbContainer
 
 APP_SERVICES = ("app-blue", "app-green")
@@ -65,25 +64,30 @@ class LbTasks:
                 found.append((node, lb))
         return found
 
+    def views(
+        self, nodes: list[Node] | None = None, tasks: list[Task] | None = None
+    ) -> tuple[list[LbView], dict[str, set[str]]]:
+        """What every lb reads, and each app colour's running task addresses they were compared
+        with (`nodes` and `tasks`: as the caller read them already)."""
+        tasks = self.swarm.tasks() if tasks is None else tasks
+        running = running_addresses(tasks)
+        return read_lbs(self.running(nodes, tasks), running), running
+
     def republish_unseen(self, timeout: float) -> None:
         """Docker's service discovery on a node that was cut off and came back can lack tasks that
         ran elsewhere all along (moby #53141): its lb then spreads over fewer tasks, and none is
         left when those fail. New tasks are announced to every node: replace the tasks of each
-        colour some lb does not see (one at a time, each new one healthy before the old stops)."""
-        services = services_unseen(read_lbs(self.running(), running_addresses(self.swarm.tasks())))
+        colour some lb does not see (one at a time, each new one healthy before the old stops),
+        then wait until every lb sees every task."""
+        services = services_unseen(self.views()[0])
         for service in services:
             old = {task.id for task in self.swarm.tasks(service)}
             self.report(f"an lb does not see every task of {service}: replacing its tasks one at a time")
             self.swarm.replace_tasks(service)
             self.swarm.wait_replaced(service, old, timeout)
-        if not services:
-            return
-        deadline = time.monotonic() + 30
-        while True:
-            running = running_addresses(self.swarm.tasks())
-            still = read_lbs(self.running(), running)
-            if not services_unseen(still):
-                return
-            if time.monotonic() > deadline:
-                raise Unhealthy("; ".join(unseen_notes(still, running)))
-            time.sleep(1)
+        if services:
+            until(self._unseen, 30)
+
+    def _unseen(self) -> str:
+        views, running = self.views()
+        return "; ".join(unseen_notes(views, running))

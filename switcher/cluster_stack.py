@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from switcher import backups, history
-from switcher.cluster_lbs import LbTasks, read_lbs, running_addresses
+from switcher.cluster_lbs import LbTasks, read_lbs
 from switcher.cluster_status import ClusterStatus, unseen_notes
 from switcher.compose import Releases, compose_variables
 from switcher.config import Environment, Paths, other_color
@@ -213,8 +213,7 @@ class ClusterStack:
             tasks.setdefault(task.service, []).append((node.hostname if node else "?", task.state, task.release))
         for entries in tasks.values():
             entries.sort()
-        running = running_addresses(found)
-        lbs = read_lbs(self.lbs(nodes, found), running)
+        lbs, running = self.lb_tasks.views(nodes, found)
         notes = unseen_notes(lbs, running)
         if len({lb.live for lb in lbs if lb.live is not None}) > 1:
             notes.append(

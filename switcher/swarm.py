@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -168,66 +168,52 @@ class Swarm:
     def wait_running(self, services: list[str], timeout: float) -> None:
         """Until every task of `services` runs (healthy, where the image checks health): as many
         as the service's replicas, or one per eligible node for a global service."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lacking = self._lacking(services)
-            if not lacking:
-                return
-            if time.monotonic() > deadline:
-                raise Unhealthy(f"{lacking} after {timeout:.0f} s")
-            time.sleep(1)
+        until(lambda: self._lacking(services), timeout)
 
     def wait_release(self, service: str, release: str, timeout: float) -> None:
         """Until `service` runs its replicas, every running task of `release` (a rolling update
         has replaced the others); timeout 0: check once."""
-        deadline = time.monotonic() + timeout
-        while True:
-            wanted = self.services().get(service)
-            running = [task for task in self.tasks(service) if task.state == "running"]
-            others = sorted({task.release for task in running if task.release != release})
-            count = sum(1 for task in running if task.release == release)
-            enough = wanted is not None and count >= (wanted.replicas or 1) and not others
-            if enough:
-                return
-            if time.monotonic() >= deadline:
-                also = f", and {len(running) - count} of {', '.join(others)}" if others else ""
-                raise Unhealthy(f"{service}: {count} of {wanted.replicas if wanted else '?'} tasks run {release}{also}")
-            time.sleep(1)
+        until(lambda: self._not_all(service, lambda task: task.release == release, f"run {release}"), timeout)
+
+    def wait_replaced(self, service: str, old: set[str], timeout: float) -> None:
+        """Until `service` runs its replicas, none of them one of the `old` task ids."""
+        until(lambda: self._not_all(service, lambda task: task.id not in old, "are new"), timeout)
+
+    def wait_stopped(self, service: str, timeout: float) -> None:
+        """Until no task of `service` runs (scaled to none)."""
+
+        def still() -> str:
+            return f"{service} still runs" if any(task.state == "running" for task in self.tasks(service)) else ""
+
+        until(still, timeout)
 
     def scale(self, service: str, replicas: int) -> None:
         with _docker_errors(f"scaling {service}"):
-            for found in self._services():
-                if found.name == f"{self.project}_{service}":
-                    found.scale(replicas)
+            for found in self._service(service):
+                found.scale(replicas)
 
     def replace_tasks(self, service: str) -> None:
         """Replace every task of `service` with a new one, in the service's update order (for the
         app colours: one at a time, each new task healthy before the old one stops)."""
         with _docker_errors(f"replacing the tasks of {service}"):
-            for found in self._services():
-                if found.name == f"{self.project}_{service}":
-                    found.force_update()
+            for found in self._service(service):
+                found.force_update()
 
-    def wait_replaced(self, service: str, old: set[str], timeout: float) -> None:
-        """Until `service` runs its replicas, none of them one of the `old` task ids."""
-        deadline = time.monotonic() + timeout
-        while True:
-            wanted = self.services().get(service)
-            running = [task for task in self.tasks(service) if task.state == "running"]
-            new = [task for task in running if task.id not in old]
-            if wanted is not None and len(new) >= (wanted.replicas or 1) and len(new) == len(running):
-                return
-            if time.monotonic() >= deadline:
-                raise Unhealthy(f"{service}: {len(new)} of {len(running)} running tasks replaced after {timeout:.0f} s")
-            time.sleep(1)
+    def _service(self, service: str) -> list:
+        """The stack's `service` (none when the stack lacks it)."""
+        return [item for item in self._services() if item.name == f"{self.project}_{service}"]
 
-    def wait_stopped(self, service: str, timeout: float) -> None:
-        """Until no task of `service` runs (scaled to none)."""
-        deadline = time.monotonic() + timeout
-        while any(task.state == "running" for task in self.tasks(service)):
-            if time.monotonic() > deadline:
-                raise Unhealthy(f"{service} still runs after {timeout:.0f} s")
-            time.sleep(1)
+    def _not_all(self, service: str, wanted: Callable[[Task], bool], what: str) -> str:
+        """What is missing for `service` to run its replicas, every running task `wanted` (empty:
+        nothing)."""
+        info = self.services().get(service)
+        running = [task for task in self.tasks(service) if task.state == "running"]
+        count = sum(1 for task in running if wanted(task))
+        if info is not None and count >= (info.replicas or 1) and count == len(running):
+            return ""
+        rest = sorted({task.release for task in running if not wanted(task)})
+        others = f", and {len(running) - count} other(s) running {', '.join(rest)}" if rest else ""
+        return f"{service}: {count} of {info.replicas if info else '?'} tasks {what}{others}"
 
     def _lacking(self, services: list[str]) -> str:
         """What is not running yet of `services` (empty: all of it)."""
@@ -284,6 +270,19 @@ def _node(raw: dict) -> Node:
         address=status.get("Addr", ""),
         labels=dict(spec.get("Labels") or {}),
     )
+
+
+def until(lacking: Callable[[], str], timeout: float) -> None:
+    """Until `lacking()` says nothing is missing (empty), checked every second; Unhealthy with
+    what it said last after `timeout` seconds (0: checked once)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = lacking()
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise Unhealthy(f"{missing} after {timeout:.0f} s" if timeout else missing)
+        time.sleep(1)
 
 
 def _task(raw: dict, names: dict[str, str]) -> Task:

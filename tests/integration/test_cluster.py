@@ -368,15 +368,15 @@ def live_tasks_replaced_under_load(env: StackEnv, net: str, port: str) -> None:
         time.sleep(1)
         swarm.replace_tasks(service)
         swarm.wait_replaced(service, old, 300)
-        time.sleep(2)
+        # The load goes on until every lb sees the new tasks.
+        deadline = time.monotonic() + 30
+        while [lb["unseen"] for lb in env.status()["lbs"]] != [{}] * 3:
+            assert time.monotonic() < deadline, env.status()["notes"]
+            time.sleep(1)
     failed = [a for a in load.answers if a.status != 200]
     print(f"{service}'s tasks replaced: {len(load.answers)} requests, {len(failed)} failed")
     assert load.answers and not failed, f"tasks replaced: {len(failed)} failed: {failed[:3]}"
     assert not {task.id for task in swarm.tasks(service) if task.state == "running"} & old
-    deadline = time.monotonic() + 30
-    while [lb["unseen"] for lb in env.status()["lbs"]] != [{}] * 3:
-        assert time.monotonic() < deadline, env.status()["notes"]
-        time.sleep(1)
 
 
 def kill_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:

@@ -6,9 +6,9 @@ import pytest
 from switcher.cluster_stack import plan_releases, secret_name
 from switcher.cluster_status import ClusterStatus, LbView, cluster_lines, services_unseen, unseen_notes, unseen_tasks
 from switcher.config import validate
-from switcher.errors import ConfigError
+from switcher.errors import ConfigError, Unhealthy
 from switcher.plans import deploy_plan
-from switcher.swarm import Node, ServiceInfo, Task, _task
+from switcher.swarm import Node, ServiceInfo, Task, _task, until
 
 SWARM = {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000"}
 
@@ -91,6 +91,13 @@ def test_tasks_an_lb_does_not_see_are_named_and_their_colour_replaced():
     (note,) = unseen_notes(lbs, running)
     assert "the lb on n2 does not see 1 of app-blue's 2 running task(s) (10.0.9.5)" in note
     assert "`switcher up` replaces them" in note
+
+
+def test_waiting_ends_when_nothing_lacks_or_says_what_lacked_last():
+    answers = iter(["app-blue: 1 of 2 tasks are new", ""])
+    until(lambda: next(answers), 5)
+    with pytest.raises(Unhealthy, match=r"^db still runs$"):
+        until(lambda: "db still runs", 0)
 
 
 def test_swarm_settings_are_checked(paths):
