@@ -157,8 +157,11 @@ class Docker:
     def exec_output(self, container_name: str, command: list[str], user: str = "") -> tuple[int, str]:
         """Exit code and output of a command run in a running container."""
         with _docker_errors("running a command in a container"):
-            result = self.client.containers.get(container_name).exec_run(command, user=user)
-            return result.exit_code, result.output.decode("utf-8", "replace")
+            api = self.client.api  # three calls: exec_run would inspect the container first
+            exec_id = api.exec_create(container_name, command, stdout=True, stderr=True, user=user)["Id"]
+            output = api.exec_start(exec_id)
+            code = api.exec_inspect(exec_id).get("ExitCode")
+            return (code if code is not None else -1), output.decode("utf-8", "replace")
 
     def exec_with_input(self, container_name: str, command: list[str], data: bytes) -> tuple[int, str]:
         """Run a command in a running container with `data` on its stdin (for secrets: never

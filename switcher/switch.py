@@ -1,8 +1,8 @@
 """One switch for every load balancer (issue #11's rule, used by promote and rollback).
 
 An environment has one lb on a single engine and one per lb node on a cluster; they must never
-be left routing to different colours. `switch_all` flips all of them side by side, reads each
-one back, and only returns when every lb took the new colour; when one did not (its flip failed
+be left routing to different colours. `switch_all` flips all of them side by side, reading each
+one back in the same call, and only returns when every lb took the new colour; when one did not (its flip failed
 or it reads back the old colour), the ones that took it are switched back and the switch fails
 naming the lb.
 
@@ -26,8 +26,9 @@ from switcher.runtime import Docker
 class LoadBalancer(Protocol):
     name: str
 
-    def set_live(self, color: str) -> None:
-        """Route live traffic to `color`; raises SwitcherError when the flip itself failed."""
+    def set_live(self, color: str) -> str | None:
+        """Route live traffic to `color`, then read back the colour it routes to (None: it
+        cannot say); raises SwitcherError when the flip itself failed."""
 
     def live(self) -> str | None:
         """The colour it routes live traffic to now (None: it cannot say)."""
@@ -40,11 +41,15 @@ class LbContainer:
     def __init__(self, docker: Docker, container: str, name: str | None = None) -> None:
         self.docker, self.container, self.name = docker, container, name or container
 
-    def set_live(self, color: str) -> None:
-        command = f"touch {LIVE_FLAG}" if color == "green" else f"rm -f {LIVE_FLAG}"
+    def set_live(self, color: str) -> str | None:
+        """One exec (the flip's time is mostly round trips to the node's engine): the flag file
+        set, then tested as nginx tests it on every request."""
+        flip = f"touch {LIVE_FLAG}" if color == "green" else f"rm -f {LIVE_FLAG}"
+        command = f"{flip} || exit 3; if [ -f {LIVE_FLAG} ]; then echo green; else echo blue; fi"
         code, output = self.docker.exec_output(self.container, ["sh", "-c", command])
         if code != 0:
             raise SwitcherError(f"could not switch {self.name} to {color}: {output.strip()[:200]}")
+        return {"green": "green", "blue": "blue"}.get(output.strip())
 
     def live(self) -> str | None:
         code = self.docker.exec_status(self.container, ["test", "-f", LIVE_FLAG])
@@ -106,17 +111,21 @@ def switch_all(
     if not lbs:
         raise SwitcherError("no lb runs: nothing routes live traffic")
     started = time.monotonic()
-    flipped = side_by_side(lbs, lambda lb: lb.set_live(color))
-    seen = side_by_side(lbs, lambda lb: lb.live())
+    flipped = side_by_side(lbs, lambda lb: lb.set_live(color))  # each flip read back in the same call
     failed = [
-        (lb, outcome if isinstance(outcome, SwitcherError) else f"it routes to {now or 'an unknown colour'}")
-        for lb, outcome, now in zip(lbs, flipped, seen, strict=True)
-        if isinstance(outcome, SwitcherError) or now != color
+        (lb, outcome if isinstance(outcome, SwitcherError) else f"it routes to {outcome or 'an unknown colour'}")
+        for lb, outcome in zip(lbs, flipped, strict=True)
+        if outcome != color
     ]
     if not failed:
         report(f"  {len(lbs)} lb(s) switched to {color} and read back in {1000 * (time.monotonic() - started):.0f} ms")
         return
-    took = [lb for lb, now in zip(lbs, seen, strict=True) if now == color]
+    # back: every lb the flip reached that does not read back `previous` (one that cannot say too)
+    took = [
+        lb
+        for lb, outcome in zip(lbs, flipped, strict=True)
+        if outcome != previous and not isinstance(outcome, SwitcherError)
+    ]
     if took:
         report(f"{failed[0][0].name} did not take {color}: switching {len(took)} lb(s) back to {previous}")
         back = side_by_side(took, lambda lb: lb.set_live(previous))

@@ -114,12 +114,13 @@ class FakeLb:
     def in_maintenance(self) -> bool:
         return self.maintenance
 
-    def set_live(self, color: str) -> None:
+    def set_live(self, color: str) -> str | None:
         self.flips.append(color)
         if self.refuses:
             raise SwitcherError(f"could not switch {self.name} to {color}: no such container")
         if not self.ignores:
             self.routes = color
+        return self.routes
 
     def live(self) -> str | None:
         return self.routes

@@ -45,10 +45,10 @@ def test_one_lb_that_refuses_leaves_nothing_to_switch_back():
 class OneWayLb(FakeLb):
     """Takes the new colour, then its engine is gone before it can be switched back."""
 
-    def set_live(self, color: str) -> None:
+    def set_live(self, color: str) -> str | None:
         if self.flips:
             raise SwitcherError("engine gone")
-        super().set_live(color)
+        return super().set_live(color)
 
 
 def test_a_switch_back_that_fails_is_said():
@@ -62,3 +62,19 @@ def test_a_switch_back_that_fails_is_said():
 def test_no_lb_is_an_error():
     with pytest.raises(SwitcherError, match="no lb runs"):
         switch_all([], "green", "blue")
+
+
+class MuteLb(FakeLb):
+    """Takes the flip, but its read-back says nothing (a colour it cannot name)."""
+
+    def set_live(self, color: str) -> str | None:
+        super().set_live(color)
+        return None
+
+
+def test_an_lb_that_cannot_say_its_colour_fails_the_switch():
+    lbs = [FakeLb("lb-1"), MuteLb("lb-2")]
+    with pytest.raises(SwitcherError, match=r"lb-2 did not take the switch to green \(it routes to an unknown colour"):
+        switch_all(lbs, "green", "blue")
+    assert [lb.routes for lb in lbs] == ["blue", "blue"]
+    assert lbs[0].flips == lbs[1].flips == ["green", "blue"]  # the one that cannot say is switched back too
