@@ -7,11 +7,11 @@ from __future__ import annotations
 import tarfile
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from switcher import backups
 from switcher.backups import Backup
+from switcher.db_backups import DbBackups, restore_summary
 from switcher.errors import ConfigError, NotFound, Refused, SwitcherError
 from switcher.session import Session
 
@@ -23,36 +23,17 @@ class Database(Session):
             raise SwitcherError(f"the db of {self.env.name} is not running; start the stack with `make up`")
         return self.stack.run_db_task(self.releases(), arguments)
 
+    @property
+    def shelf(self) -> DbBackups:
+        return DbBackups(self.env, self.store, self.db_task, self.report)
+
     def backups(self) -> list[Backup]:
-        records, bad = backups.parse(self.db_task(["list"]))
-        if bad:
-            self.report(f"{bad} backup record(s) could not be read and are not listed")
-        return records
+        return self.shelf.listed()
 
     def backup(self, label: str = "", release: str | None = None, reason: str = "backup") -> Backup:
         """A consistent dump of the site's database while it serves, then retention. The caller
         holds the environment's lock."""
-        started = time.monotonic()
-        backup_id = backups.new_id(datetime.now(UTC), backups.check_label(label) if label else "")
-        release = release or self.status().live_release or self.any_release()
-        self.report(f"backing up the database ({reason}) as {backup_id}")
-        output = self.db_task(["create", backup_id, release, label])
-        listed, _ = backups.parse(output)  # every record, the new one among them
-        made = [backup for backup in listed if backup.id == backup_id]
-        if not made:
-            raise SwitcherError(f"the backup {backup_id} left no record: {output.strip()[-200:]}")
-        backup = made[0]
-        rows, tables = sum(backup.tables.values()), len(backup.tables)
-        self.report(f"backup {backup.id}: {backup.size} bytes, {rows} rows in {tables} tables")
-        self.record("db-backup", started, "ok", backup=backup.id, size=backup.size, release=release, reason=reason)
-        self.retain(listed)
-        return backup
-
-    def retain(self, listed: list[Backup]) -> None:
-        gone = backups.to_delete(listed, int(self.env.settings["BACKUP_RETAIN"]))
-        if gone:
-            self.db_task(["delete", *gone])
-            self.report(f"removed {len(gone)} old backup(s) beyond BACKUP_RETAIN={self.env.settings['BACKUP_RETAIN']}")
+        return self.shelf.create(release or self.status().live_release or self.any_release(), label, reason)
 
     def backup_locked(self, label: str) -> Backup:
         self.status()
@@ -60,10 +41,7 @@ class Database(Session):
             return self.backup(label)
 
     def verify(self, backup_id: str) -> None:
-        backups.check_id(backup_id)
-        if backup_id not in {backup.id for backup in self.backups()}:
-            raise NotFound(f"{self.env.name} has no backup {backup_id} (see `switcher db list`)")
-        self.db_task(["verify", backup_id])
+        self.shelf.verify(backup_id)
 
     def restore(self, backup_id: str) -> list[str]:
         """Backup `backup_id` in place of the site's database, with maintenance on (and left on
@@ -74,17 +52,7 @@ class Database(Session):
         started = time.monotonic()
         with self.locked(f"db restore {backup_id}"):
             restored, safety, live_release, _ = self._swap_in(backup_id, "db-restore", started)
-        done = [
-            f"restored {backup_id} (release {restored.release}); the database it replaced is backup {safety.id}",
-            "maintenance stays on: check the site through the bypass (`switcher maintenance token`), then "
-            "`switcher maintenance off`; `switcher cron start` starts cron, beat and workers again",
-        ]
-        if restored.release != live_release:
-            done.append(
-                f"note: the backup was taken with release {restored.release}, {live_release} is live: "
-                "its migrations may be ahead of the data (`switcher manage migrate`)"
-            )
-        return done
+        return restore_summary(restored, safety, live_release)
 
     def _swap_in(self, backup_id: str, action: str, started: float) -> tuple[Backup, Backup, str, bool]:
         """Under the lock: verify the backup, maintenance on, cron/beat/workers off, a backup of
@@ -93,10 +61,8 @@ class Database(Session):
         from switcher.maintenance import MaintenanceSwitch
 
         status = self.status()
-        found = {backup.id: backup for backup in self.backups()}
-        if backup_id not in found:
-            raise NotFound(f"{self.env.name} has no backup {backup_id} (see `switcher db list`)")
-        self.db_task(["verify", backup_id])  # a damaged file is refused before anything changes
+        shelf = self.shelf
+        chosen = shelf.verify(backup_id)  # a damaged file is refused before anything changes
         switch = MaintenanceSwitch(self.docker, self.lb())
         live_release = status.live_release or self.any_release()
         turned_on = switch.read() is None
@@ -106,37 +72,20 @@ class Database(Session):
         self.report("stopping cron, beat and workers")
         self.stack.stop_processes()
         safety = self.backup(label="before-restore", release=live_release, reason=f"before restoring {backup_id}")
-        self.report(f"restoring {backup_id} into a fresh database, checking its rows, swapping it in")
-        try:
-            self.db_task(["restore", backup_id])
-        except Exception as error:
-            self.record(action, started, "failed", backup=backup_id, error=str(error))
-            raise
+        shelf.restore(backup_id, action, started, safety.id)
         self.stack.flush_cache()
-        self.record(action, started, "ok", backup=backup_id, saved=safety.id)
-        return found[backup_id], safety, live_release, turned_on
+        return chosen, safety, live_release, turned_on
 
     # -- to and from the host -----------------------------------------------------------------
     def export(self, backup_id: str, destination: Path) -> Backup:
         """Backup `backup_id` as one tar archive (ID.dump, ID.json) at `destination`, mode 0600;
         an existing file is never overwritten."""
-        backups.check_id(backup_id)
-        if destination.exists() or destination.is_symlink():
-            raise Refused(f"{destination} exists; `db export` never overwrites a file")
-        if not destination.parent.is_dir():
-            raise NotFound(f"{destination.parent} is not a directory")
-        found = {backup.id: backup for backup in self.backups()}
-        if backup_id not in found:
-            raise NotFound(f"{self.env.name} has no backup {backup_id} (see `switcher db list`)")
-        self.db_task(["verify", backup_id])
-        paths = [f"/volume/{backup_id}.dump", f"/volume/{backup_id}.json"]
-        try:
+
+        def copy_out(names: list[str]) -> None:
             with self.docker.volume_holder({self.backups_volume: "/volume"}) as holder:
-                self.docker.export_files(holder, paths, destination)
-        except BaseException:
-            destination.unlink(missing_ok=True)
-            raise
-        return found[backup_id]
+                self.docker.export_files(holder, [f"/volume/{name}" for name in names], destination)
+
+        return self.shelf.export(backup_id, destination, copy_out)
 
     def import_archive(self, source: Path) -> Backup:
         """An archive `db export` made (here or in another environment or host) into this
