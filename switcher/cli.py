@@ -11,6 +11,7 @@ import docker.errors
 
 from switcher import backups, history
 from switcher.cluster_cutover import ClusterCutover
+from switcher.cluster_db import ClusterDatabase
 from switcher.cluster_stack import ClusterStack
 from switcher.cluster_status import cluster_lines
 from switcher.config import (
@@ -86,8 +87,9 @@ def _environment(env_name: str | None, swarm: bool = False) -> tuple[Paths, Envi
     env = load_environment(env_name or default_env_name(paths), paths)
     if env.engine == "swarm" and not swarm:
         raise ConfigError(
-            f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback, maintenance, cron "
-            "and down work on a cluster yet (this command is not built for it: issue #11)"
+            f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback, maintenance, cron, "
+            "db backup/list/verify/restore/export, manage, logs, history, unlock and down work on a cluster yet "
+            "(this command is not built for it: issue #11)"
         )
     return paths, env
 
@@ -264,6 +266,14 @@ def mutation_options(function: Any) -> Any:
 
 def _cutover(env_name: str | None) -> Cutover:
     paths, env = _environment(env_name)
+    return Cutover(paths, env, Docker(), _say)
+
+
+def _database(env_name: str | None) -> Cutover | ClusterDatabase:
+    """db backup, list, verify, restore, export: on one engine (compose) or on a Swarm."""
+    paths, env = _environment(env_name, swarm=True)
+    if env.engine == "swarm":
+        return ClusterDatabase(ClusterStack(paths, env, _say))
     return Cutover(paths, env, Docker(), _say)
 
 
@@ -524,7 +534,7 @@ def db() -> None:
 def db_backup(label: str, env_name: str | None) -> None:
     """A consistent pg_dump of the database while the site serves, with its size, checksum,
     release and row counts recorded; then only the newest BACKUP_RETAIN are kept."""
-    backup = _cutover(env_name).backup_locked(label)
+    backup = _database(env_name).backup_locked(label)
     click.echo(backup.id)
 
 
@@ -533,7 +543,7 @@ def db_backup(label: str, env_name: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per backup.")
 def db_list(env_name: str | None, as_json: bool) -> None:
     """The environment's backups, newest first."""
-    for backup in _cutover(env_name).backups():
+    for backup in _database(env_name).backups():
         if as_json:
             click.echo(json.dumps(backup.to_json(), sort_keys=True))
         else:
@@ -547,7 +557,7 @@ def db_list(env_name: str | None, as_json: bool) -> None:
 @env_option
 def db_verify(backup_id: str, env_name: str | None) -> None:
     """Check that a backup's dump matches its recorded checksum and pg_restore can read it."""
-    _cutover(env_name).verify(backup_id)
+    _database(env_name).verify(backup_id)
     _say(f"backup {backup_id} is intact")
 
 
@@ -565,7 +575,7 @@ def db_restore(backup_id: str, yes: bool, env_name: str | None) -> None:
     backups.check_id(backup_id)
     if not yes:
         click.confirm(f"Replace the database of {env_name or 'the environment'} with backup {backup_id}?", abort=True)
-    for line in _cutover(env_name).restore(backup_id):
+    for line in _database(env_name).restore(backup_id):
         _say(line)
 
 
@@ -578,7 +588,7 @@ def db_export(backup_id: str, path: str, env_name: str | None) -> None:
     record (mode 0600; an existing file is never overwritten)."""
     from pathlib import Path
 
-    backup = _cutover(env_name).export(backup_id, Path(path))
+    backup = _database(env_name).export(backup_id, Path(path))
     _say(f"exported {backup.id} ({backup.size} bytes of dump) to {path}")
 
 
@@ -652,9 +662,17 @@ def manage(env_name: str | None, arguments: tuple[str, ...]) -> None:
     With the stack's volumes and settings, as the site's user; interactive when a terminal is
     attached (`switcher manage createsuperuser`, `switcher manage shell`), its input and output
     piped otherwise. Options before ARGUMENTS are switcher's (--env), the rest manage.py's.
-    Exits with the command's exit code.
+    Exits with the command's exit code. On a cluster (ENGINE=swarm): a Swarm job with no input,
+    its output printed when it ends, exit 0 or 1.
     """
-    sys.exit(_cutover(env_name).manage(list(arguments), sys.stdin.isatty() and sys.stdout.isatty()))
+    paths, env = _environment(env_name, swarm=True)
+    if env.engine == "swarm":
+        if sys.stdin.isatty():
+            _say("on a cluster, manage runs as a Swarm job: no input; its output when it ends")
+        ok, output = ClusterCutover(ClusterStack(paths, env, _say)).manage(list(arguments))
+        click.echo(output, nl=not output or not output.endswith("\n"))
+        sys.exit(0 if ok else 1)
+    sys.exit(Cutover(paths, env, Docker(), _say).manage(list(arguments), sys.stdin.isatty() and sys.stdout.isatty()))
 
 
 @cli.command()
@@ -667,10 +685,15 @@ def logs(service: str, env_name: str | None, follow: bool, since: str | None, ta
     """Print a service's log: the live colour's by default, or idle, blue, green, lb, cron, worker,
     beat, broker, db, memcached."""
     moment = parse_since(since) if since else None
-    chores = _cutover(env_name)
-    name = chores.log_target(service)
+    paths, env = _environment(env_name, swarm=True)
+    if env.engine == "swarm":  # every task's log, on whichever node (through the manager)
+        cluster = ClusterCutover(ClusterStack(paths, env, _say))
+        stream = cluster.swarm.log_stream(cluster.log_service(service), follow, moment, tail)
+    else:
+        chores = Cutover(paths, env, Docker(), _say)
+        stream = chores.docker.log_stream(chores.log_target(service), follow, moment, tail)
     try:
-        for chunk in chores.docker.log_stream(name, follow, moment, tail):
+        for chunk in stream:
             click.echo(chunk.decode("utf-8", "replace"), nl=False)
     except KeyboardInterrupt:
         pass
@@ -682,8 +705,9 @@ def logs(service: str, env_name: str | None, follow: bool, since: str | None, ta
 @click.option("-n", "--last", type=int, default=20, show_default=True, help="How many entries.")
 def history_command(env_name: str | None, as_json: bool, last: int) -> None:
     """Every change made to the environment: time, user, host, action, colours, releases, outcome."""
-    _, env = _environment(env_name)
-    for record in _history(Docker(), env).last(last):
+    paths, env = _environment(env_name, swarm=True)
+    docker = ClusterStack(paths, env, _say).swarm.manager if env.engine == "swarm" else Docker()  # the store's engine
+    for record in _history(docker, env).last(last):
         click.echo(json.dumps(record, sort_keys=True) if as_json else _format_record(record))
 
 
@@ -691,8 +715,9 @@ def history_command(env_name: str | None, as_json: bool, last: int) -> None:
 @env_option
 def unlock(env_name: str | None) -> None:
     """Break the environment's lock: only when the switcher holding it is gone."""
-    _, env = _environment(env_name)
-    holder = break_lock(Docker(), env.project)
+    paths, env = _environment(env_name, swarm=True)
+    docker = ClusterStack(paths, env, _say).swarm.manager if env.engine == "swarm" else Docker()  # the lock's engine
+    holder = break_lock(docker, env.project)
     _say("no lock was held" if holder is None else f"broke the lock held by {holder.describe()}")
 
 

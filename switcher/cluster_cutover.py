@@ -13,19 +13,17 @@ import time
 
 from switcher import history
 from switcher.cluster_stack import ClusterStack
-from switcher.config import parse_networks
+from switcher.config import other_color, parse_networks
 from switcher.deployment import Deployment
-from switcher.errors import ConfigError
+from switcher.errors import NotFound
 from switcher.maintenance_mode import set_maintenance
 from switcher.plans import Options
 from switcher.promotion import Promotion
+from switcher.registry import remote_reference
 from switcher.swarm_engine import SwarmEngine
+from switcher.swarm_jobs import Jobs
 
-
-def _refuse_unbuilt(options: Options) -> None:
-    if options.maintenance or options.stop_old:
-        option = "--maintenance" if options.maintenance else "--stop-old"
-        raise ConfigError(f"{option} is not built for a cluster yet (issue #11); nothing was changed")
+MANAGE_TIMEOUT = 3600  # seconds a `switcher manage` job may run
 
 
 class ClusterCutover:
@@ -40,15 +38,12 @@ class ClusterCutover:
 
     # -- deploy, promote and rollback: the same steps on every engine ------------------------
     def deploy(self, release: str, options: Options, dry_run: bool, then_promote: bool) -> None:
-        _refuse_unbuilt(options)
         Deployment(self.engine).deploy(release, options, dry_run, then_promote)
 
     def promote(self, target: str | None, options: Options, dry_run: bool) -> None:
-        _refuse_unbuilt(options)
         self.promotion.promote(target, options, dry_run)
 
     def rollback(self, options: Options, dry_run: bool) -> None:
-        _refuse_unbuilt(options)
         self.promotion.rollback(options, dry_run)
 
     # -- maintenance: the same on every engine (maintenance_mode.py) ----------------------------
@@ -66,15 +61,8 @@ class ClusterCutover:
         if action in ("stop", "start"):
             started = time.monotonic()
             with self.engine.locked(f"cron {action}"):
-                live_release = self.engine.color(self.engine.routing().required()).release or ""  # under the lock
-                self.stack.set_cron_stopped(action == "stop")
-                if action == "stop":
-                    self.report("stopping cron; a running job may finish first")
-                self.stack.deploy(self.engine.releases(cron=live_release))
-                if action == "stop":
-                    self.swarm.wait_stopped("cron", int(self.env.settings["CRON_STOP_TIMEOUT"]) + 30)
-                else:
-                    self.swarm.wait_release("cron", live_release, 120)
+                live_release = self.engine.live_release()  # under the lock
+                self.engine.hold_cron(action == "stop", live_release)
                 self.record("cron", started, "ok", state=action, release=live_release)
         services = self.swarm.services()
         running = [task for task in self.swarm.tasks("cron") if task.state == "running"]
@@ -84,3 +72,28 @@ class ClusterCutover:
             "stopped_by_operator": self.stack.cron_stopped(),
             "live_release": self.engine.color(self.engine.routing().required()).release,
         }
+
+    # -- manage.py ------------------------------------------------------------------------------
+    def manage(self, arguments: list[str]) -> tuple[bool, str]:
+        """`manage.py ARGUMENTS` of the live release as a Swarm job (the colours' settings and
+        volumes, no input, no terminal): whether it succeeded, and its output once it ended.
+        Recorded in the history by its command name only (arguments may hold anything)."""
+        release = self.engine.live_release()
+        started = time.monotonic()
+        image = remote_reference(self.env, "site", release)
+        command = ["python3", "manage.py", *arguments]
+        ok, output = Jobs(self.swarm).run("manage", "app-blue", image, command, timeout=MANAGE_TIMEOUT)
+        name = arguments[0] if arguments else "help"
+        self.record("manage", started, "ok" if ok else "failed", release=release, command=name)
+        return ok, output
+
+    # -- logs -----------------------------------------------------------------------------------
+    def log_service(self, service: str) -> str:
+        """The stack's service for `switcher logs SERVICE`: live (default), idle, blue, green,
+        lb, cron, db, memcached."""
+        if service in ("live", "idle"):
+            live = self.engine.routing().required()
+            service = live if service == "live" else other_color(live)
+        if service in ("worker", "beat", "broker"):
+            raise NotFound(f"{self.env.name} runs no {service}: workers are not built for a cluster yet (issue #11)")
+        return f"app-{service}" if service in ("blue", "green") else service

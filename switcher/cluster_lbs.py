@@ -87,6 +87,8 @@ class LbTasks:
             self.swarm.wait_replaced(service, old, timeout)
         if services:
             until(self._unseen, 30)
+        else:
+            self.report("  every lb sees every running task of app-blue and app-green")
 
     def _unseen(self) -> str:
         views, running = self.views()

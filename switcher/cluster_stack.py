@@ -11,15 +11,15 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-from switcher import backups, history
+from switcher import history
 from switcher.cluster_lbs import LbTasks, read_lbs
+from switcher.cluster_plan import COLORS, color_replicas, plan_releases
 from switcher.cluster_status import ClusterStatus, unseen_notes
 from switcher.compose import Releases, compose_variables
 from switcher.config import Environment, Paths, other_color
 from switcher.credentials import ensure_credentials
-from switcher.errors import Refused, SwitcherError, Unhealthy
+from switcher.errors import NotFound, Refused, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
 from switcher.registry import remote_reference
 from switcher.store import EnvironmentStore
@@ -74,11 +74,11 @@ class ClusterStack:
         self.store.ensure()
         credentials = ensure_credentials(self.store, self.env.name)
         ensure_tls(self.env, self.store, self.report)
-        variables = self.variables(releases, credentials)
         new = "app-blue" not in existing
         if new:
             self.report("deploying db, memcached and lb (no app tasks until the database is ready)")
-            self.swarm.deploy(self.paths, {**variables, "APP_REPLICAS": "0", "CRON_REPLICAS": "0"})
+            none = {"BLUE_REPLICAS": "0", "GREEN_REPLICAS": "0", "CRON_REPLICAS": "0"}
+            self.swarm.deploy(self.paths, {**self.variables(releases, credentials), **none})
         timeout = float(self.env.settings["HEALTH_TIMEOUT"])
         self.report("waiting for db, memcached and every lb node")
         self.swarm.wait_running(list(INFRA), timeout + 120)  # the first pull of each image on each node
@@ -88,7 +88,11 @@ class ClusterStack:
         self.job("migrate", releases.for_color(live), ["python3", "manage.py", "migrate", "--noinput"])
         for release in dict.fromkeys([releases.blue, releases.green]):
             self.publish(release)
-        self.report(f"deploying app-blue and app-green ({self.env.settings['APP_REPLICAS']} tasks each) and cron")
+        # The live colour always runs; the other stays stopped if it was stopped on purpose.
+        variables = self.variables(releases, credentials, start=COLORS if new else (live,))
+        running = [c for c in COLORS if variables[f"{c.upper()}_REPLICAS"] != "0"]
+        tasks = self.env.settings["APP_REPLICAS"]
+        self.report(f"deploying {' and '.join(f'app-{c}' for c in running)} ({tasks} tasks each) and cron")
         self.swarm.deploy(self.paths, variables)
         self.swarm.wait_running(["app-blue", "app-green", "cron", *INFRA], timeout)
         # Every lb on the live colour: an lb on a node that joined since starts at blue.
@@ -121,8 +125,12 @@ class ClusterStack:
                     f"`switcher push {release} --env {self.env.name}` first; nothing was changed"
                 )
 
-    def variables(self, releases: Releases, credentials: dict[str, str]) -> dict[str, str]:
+    def variables(self, releases: Releases, credentials: dict[str, str], start: tuple[str, ...] = ()) -> dict[str, str]:
+        """The stack's variables; each colour keeps no task if it was stopped (--stop-old, a
+        failed deploy) unless it is in `start` (deployed to, brought back)."""
         variables = compose_variables(self.env, releases, credentials)
+        replicas = color_replicas(self.swarm.services(), self.env.settings["APP_REPLICAS"], start)
+        variables.update({f"{color.upper()}_REPLICAS": count for color, count in replicas.items()})
         cert, key = self.store.read_certificate(), self.store.read_key()
         if cert is None or key is None:
             raise SwitcherError("the environment's store has no certificate and key")
@@ -145,9 +153,10 @@ class ClusterStack:
     def set_cron_stopped(self, stopped: bool) -> None:
         self.store.write({CRON_STATE: (json.dumps({"stopped": stopped}).encode(), 0o600)})
 
-    def deploy(self, releases: Releases) -> None:
-        """docker stack deploy of the stack with `releases` (services that do not change keep their tasks)."""
-        self.swarm.deploy(self.paths, self.variables(releases, self.credentials()))
+    def deploy(self, releases: Releases, start: tuple[str, ...] = ()) -> None:
+        """docker stack deploy of the stack with `releases` (services that do not change keep their
+        tasks; a stopped colour stays so unless it is in `start`)."""
+        self.swarm.deploy(self.paths, self.variables(releases, self.credentials(), start))
 
     def apply_roles(self, credentials: dict[str, str]) -> None:
         """Both passwords and the site's role, set by `db-roles` in the db task (its node's engine)."""
@@ -158,16 +167,15 @@ class ClusterStack:
             last = [line for line in output.strip().splitlines() if line.strip()][-2:]
             raise SwitcherError(f"setting the database roles failed: {' | '.join(last)}")
 
-    def backup(self, release: str, reason: str) -> str:
-        """db-backup in the db task (its node's engine): a consistent dump in its backups volume."""
-        backup_id = backups.new_id(datetime.now(UTC), "")
-        self.report(f"backing up the database ({reason}) as {backup_id}")
+    def db_task(self, arguments: list[str]) -> str:
+        """`db-backup ARGUMENTS` in the running db task (its node's engine, db_backups.py): its
+        output, or one line why not."""
         task, engine = self.task_engine("db")
-        code, output = engine.exec_output(task.container_id, ["db-backup", "create", backup_id, release, ""])
-        listed, _ = backups.parse(output)
-        if code != 0 or backup_id not in {backup.id for backup in listed}:
-            raise SwitcherError(f"the backup {backup_id} failed: {output.strip()[-200:]}")
-        return backup_id
+        code, output = engine.exec_output(task.container_id, ["db-backup", *arguments])
+        if code != 0:
+            last = [line for line in output.strip().splitlines() if line.strip()][-2:]
+            raise SwitcherError(f"db-backup {arguments[0]} failed: {' | '.join(last)[:400]}")
+        return output
 
     def publish(self, release: str) -> None:
         """The release's static files and maintenance page into every lb node's volumes (a
@@ -187,6 +195,8 @@ class ClusterStack:
         return ensure_credentials(self.store, self.env.name, create=False)
 
     def task_engine(self, service: str):
+        if service not in self.swarm.services():
+            raise NotFound(f"{self.env.name} has no stack yet: `switcher up --env {self.env.name}` first")
         running = [task for task in self.swarm.tasks(service) if task.state == "running" and task.container_id]
         if not running:
             raise Unhealthy(f"no {service} task runs")
@@ -251,20 +261,3 @@ class ClusterStack:
                 self.store.remove()
             else:
                 history.record(self.store, self.env.name, "down", started, "ok")
-
-
-def plan_releases(existing: dict, requested: str) -> Releases:
-    """Services that exist keep their release (changing it is deploy's job); new ones get the
-    requested one."""
-
-    def kept(name: str) -> str | None:
-        info = existing.get(name)
-        return info.release if info is not None else None
-
-    blue = kept("app-blue") or requested
-    return Releases(
-        blue=blue,
-        green=kept("app-green") or requested,
-        stack=kept("lb") or kept("db") or requested,
-        cron=kept("cron") or blue,
-    )

@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import cast
 
 import docker
 import docker.errors
 
 from switcher.config import Environment, Paths
-from switcher.errors import ConfigError, DockerUnavailable, SwitcherError, Unhealthy
+from switcher.errors import ConfigError, DockerUnavailable, NotFound, SwitcherError, Unhealthy
 from switcher.runtime import Docker, UnreachableDocker, _docker_errors, _short
 
 ENGINE_LABEL = "switcher.engine"  # a node's own Docker endpoint (unix://, tcp://, ssh://)
@@ -198,6 +199,18 @@ class Swarm:
         with _docker_errors(f"replacing the tasks of {service}"):
             for found in self._service(service):
                 found.force_update()
+
+    def log_stream(self, service: str, follow: bool, since: datetime | None, tail: int | None) -> Iterator[bytes]:
+        """A service's log from every one of its tasks, on whichever node (the manager gathers
+        them), with timestamps; until interrupted with `follow`."""
+        found = self._service(service)
+        if not found:
+            raise NotFound(f"the stack {self.project} has no {service} service")
+        with _docker_errors(f"reading the log of {service}"):
+            yield from found[0].logs(
+                stdout=True, stderr=True, follow=follow, timestamps=True,
+                since=int(since.timestamp()) if since else None, tail="all" if tail is None else tail,
+            )  # fmt: skip
 
     def _service(self, service: str) -> list:
         """The stack's `service` (none when the stack lacks it)."""

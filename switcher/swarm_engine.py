@@ -10,9 +10,11 @@ from dataclasses import replace
 from typing import Any
 
 from switcher import migrations
+from switcher.cluster_plan import plan_releases
 from switcher.cluster_probe import verify_lbs
-from switcher.cluster_stack import LB_CONSTRAINT, ClusterStack, plan_releases
+from switcher.cluster_stack import LB_CONSTRAINT, ClusterStack
 from switcher.compose import Releases
+from switcher.db_backups import DbBackups
 from switcher.engine import ColorState, EveryLb, Routing, wait_drained
 from switcher.errors import ConfigError, NotFound, SwitcherError, Unhealthy
 from switcher.lock import EnvironmentLock
@@ -107,8 +109,8 @@ class SwarmEngine(EveryLb):
             wait_drained(color, in_flight, timeout, self.report)
 
     def stop_color(self, color: str) -> None:
-        """No task of `color` (the service scaled to none; the next `docker stack deploy`, a
-        deploy to it or a rollback, gives it APP_REPLICAS again)."""
+        """No task of `color` (the service scaled to none, and kept so by later stack deploys
+        until a deploy to it or a rollback brings it back: cluster_plan.color_replicas)."""
         self.swarm.scale(f"app-{color}", 0)
 
     def prune(self) -> None:
@@ -135,7 +137,7 @@ class SwarmEngine(EveryLb):
         return self.swarm.manager.registry_digest(remote_reference(self.env, "site", release)) is not None
 
     def bring_back(self, color: str, release: str, timeout: float) -> None:
-        self.stack.deploy(self.releases(**{color: release}))
+        self.stack.deploy(self.releases(**{color: release}), start=(color,))
         self.swarm.wait_release(f"app-{color}", release, timeout)
 
     # -- deploy -------------------------------------------------------------------------------
@@ -149,10 +151,10 @@ class SwarmEngine(EveryLb):
         return migrations.parse_output(self.stack.job("plan", release, [*REPORTER, "plan"]))
 
     def recreate(self, color: str, release: str) -> None:
-        self.stack.deploy(self.releases(**{color: release}))
+        self.stack.deploy(self.releases(**{color: release}), start=(color,))
 
     def backup(self, release: str, reason: str) -> str:
-        return self.stack.backup(release, reason)
+        return DbBackups(self.env, self.store, self.stack.db_task, self.report).create(release, reason=reason).id
 
     def migrate(self, release: str, idle: str) -> None:
         seconds = int(self.env.settings["MIGRATE_LOCK_TIMEOUT"])
@@ -172,8 +174,30 @@ class SwarmEngine(EveryLb):
     def preview_get(self, color: str, path: str) -> Answer:
         raise ConfigError("a cluster has no preview listener to smoke-test the idle colour through")
 
+    # -- cron, and what runs beside the site -----------------------------------------------------
+    def live_release(self) -> str:
+        return self.color(self.routing().required()).release or ""
+
+    def hold_cron(self, stopped: bool, live_release: str) -> None:
+        """The operator's cron state (cluster_stack.py's CRON_STATE, kept across promotes and
+        `up`) set, then the cron service at no task (a running job gets CRON_STOP_TIMEOUT to
+        finish) or at one task of `live_release`. The caller holds the lock."""
+        self.stack.set_cron_stopped(stopped)
+        if stopped:
+            self.report("stopping cron; a running job may finish first")
+        self.stack.deploy(self.releases(cron=live_release))
+        if stopped:
+            self.swarm.wait_stopped("cron", int(self.env.settings["CRON_STOP_TIMEOUT"]) + 30)
+        else:
+            self.swarm.wait_release("cron", live_release, 120)
+
     def stop_processes(self) -> None:
-        raise ConfigError("deploy --maintenance is not built for a cluster yet (issue #11)")
+        """deploy --maintenance: cron (the one process beside the site on a cluster) at no task,
+        a running job given CRON_STOP_TIMEOUT; promote's cron step, `up` or `cron start` runs it
+        again (the operator's cron state is left as it is)."""
+        self.report("stopping cron; a running job may finish first")
+        self.swarm.scale("cron", 0)
+        self.swarm.wait_stopped("cron", int(self.env.settings["CRON_STOP_TIMEOUT"]) + 30)
 
     def explain_failure(self, color: str) -> None:
         for task in self.swarm.tasks(f"app-{color}"):

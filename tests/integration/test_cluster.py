@@ -8,12 +8,14 @@ no engine, namespace, interface, firewall rule, data root, certificate or contai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import signal
 import socket
 import subprocess
+import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -25,6 +27,7 @@ from switcher.config import Paths, load_environment
 from switcher.swarm import Swarm
 
 from .clusterload import ClusterLoad, NodeLoss, cut_off_node, kill_node, wait_every_lb_back
+from .load import Load
 from .stackenv import ROOT, SWITCHER, StackEnv, ok, release_with_files, remove_release
 from .test_migrations import ADD_NOTE, HAS_SUMMARY, MODEL
 
@@ -140,8 +143,10 @@ def test_three_engines_as_one_swarm_with_a_registry(cluster, release, client, tm
     ok(node(name, 1, "service", "rm", "probe"))
 
     # Refusals in one line: commands not built for ENGINE=swarm, a release that is not built, push on one engine.
-    refused = env.switcher("db", "list", "--env", env.name)
+    refused = env.switcher("tls", "renew", "--env", env.name)
     assert refused.returncode == 3 and "this command is not built for it" in refused.stderr
+    empty = env.switcher("db", "list", "--env", env.name)
+    assert empty.returncode != 0 and "has no stack yet" in empty.stderr and "Traceback" not in empty.stderr
     absent = env.switcher("push", "no-such-release", "--env", env.name)
     assert absent.returncode == 5 and "release not built" in absent.stderr and "Traceback" not in absent.stderr
     single = StackEnv.create(tmp_path / "single", release, client)
@@ -222,6 +227,10 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
             assert [lb["live"] for lb in status["lbs"]] == [status["live"]] * 3
             assert status["services"]["cron"]["tasks"][0]["release"] == expected
 
+        logs_and_history(env)
+        backup_and_restore(env, name, net, port)
+        deploy_behind_maintenance(env, net, port, newer)
+        stop_old_and_bring_it_back(env, net, port)
         maintenance_on_every_lb(env, net, port)
         cron_stop(env)
         killed_at_each_promote_step(env, net, port)
@@ -237,6 +246,136 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
     finally:
         env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600)
         remove_release(client, newer)
+
+
+def logs_and_history(env: StackEnv) -> None:
+    """manage.py as a Swarm job (its output, its outcome), logs of a service's tasks on every
+    node (through the manager), the history from the manager's store; a process a cluster does
+    not run is one line."""
+    live = ok(env.switcher("logs", "--since", "1d", "--env", env.name)).stdout
+    assert live.count("Booting worker") >= 2, "the gunicorn of each of the live colour's tasks"
+    cron = ok(env.switcher("logs", "cron", "-n", "3", "--env", env.name)).stdout
+    assert "cron: " in cron, cron[-500:]
+    shown = ok(env.switcher("manage", "--env", env.name, "showmigrations", "press", timeout=300)).stdout
+    assert "[X] 0001" in shown and "[ ]" not in shown, shown[-500:]
+    unknown = env.switcher("manage", "--env", env.name, "no-such-command", timeout=300)
+    assert unknown.returncode == 1 and "Unknown command" in unknown.stdout, unknown.stdout[-500:]
+    worker = env.switcher("logs", "worker", "--env", env.name)
+    assert worker.returncode == 5 and "runs no worker" in worker.stderr and "Traceback" not in worker.stderr
+    records = [
+        json.loads(line) for line in ok(env.switcher("history", "--json", "--env", env.name)).stdout.splitlines()
+    ]
+    actions = [(record["action"], record["outcome"]) for record in records]
+    assert ("deploy", "ok") in actions and ("rollback", "ok") in actions and ("db-backup", "ok") in actions, actions
+
+
+def db_psql(env: StackEnv, name: str, statement: str) -> str:
+    """One SQL statement as the superuser in the db task, through its node's engine."""
+    for k in (1, 2, 3):
+        task = node(name, k, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={env.project}_db").stdout
+        if task.split():
+            result = node(name, k, "exec", task.split()[0], "psql", "-X", "-At", "-U", "postgres", "-d", "site",
+                          "-c", statement)  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            return result.stdout.strip()
+    raise AssertionError("no db task runs")
+
+
+def backup_and_restore(env: StackEnv, name: str, net: str, port: str) -> None:
+    """db backup, list, verify, export and restore on a cluster (db-backup in the db task on its
+    node): the backup counts the rows it holds and can be copied off the node (mode 0600, never
+    over a file); restore brings back deleted rows with every lb in
+    maintenance (left on: the bypass reads the restored rows) and cron stopped, after a backup
+    of the database it replaced; bad ids are one line and change nothing."""
+    rows = "SELECT count(*) FROM press_pressrelease"
+    before = int(db_psql(env, name, rows))
+    slug = db_psql(env, name, "SELECT slug FROM press_pressrelease ORDER BY slug LIMIT 1")
+    backup_id = ok(env.switcher("db", "backup", "--label", "cluster", "--env", env.name, timeout=300)).stdout.strip()
+    out = ok(env.switcher("db", "list", "--json", "--env", env.name)).stdout
+    listed = {backup["id"]: backup for backup in map(json.loads, out.splitlines())}
+    assert listed[backup_id]["label"] == "cluster", listed
+    assert listed[backup_id]["tables"]["public.press_pressrelease"] == before
+    assert any(b["label"] == "" for b in listed.values()), "deploy's backup before it migrated is listed too"
+    ok(env.switcher("db", "verify", backup_id, "--env", env.name, timeout=300))
+    archive = env.directory / "cluster-backup.tar"  # off the db's node, onto this host
+    ok(env.switcher("db", "export", backup_id, str(archive), "--env", env.name, timeout=300))
+    assert archive.stat().st_mode & 0o777 == 0o600
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == [f"{backup_id}.dump", f"{backup_id}.json"]
+        dump = tar.extractfile(f"{backup_id}.dump")
+        assert dump is not None and hashlib.sha256(dump.read()).hexdigest() == listed[backup_id]["sha256"]
+    again = env.switcher("db", "export", backup_id, str(archive), "--env", env.name)
+    assert again.returncode != 0 and "never overwrites" in again.stderr, again.stderr
+    for bad, said in (("../etc/passwd", "is not a backup id"), ("20200101T000000Z", "has no backup 20200101T000000Z")):
+        refused = env.switcher("db", "restore", bad, "--yes", "--env", env.name)
+        assert refused.returncode != 0 and said in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+    db_psql(env, name, "DELETE FROM press_pressrelease")
+    result = ok(env.switcher("db", "restore", backup_id, "--yes", "--env", env.name, timeout=600))
+    assert int(db_psql(env, name, rows)) == before, "the deleted rows are back"
+    assert "maintenance stays on" in result.stderr and "could not be emptied" not in result.stderr, result.stderr
+    status = env.status()
+    assert all(lb["maintenance"] for lb in status["lbs"]), status["lbs"]
+    assert [t for t in status["services"]["cron"]["tasks"] if t["state"] == "running"] == []
+    token = ok(env.switcher("maintenance", "token", "--env", env.name)).stdout.strip()
+    for k in (1, 2, 3):
+        url = f"https://{net}.1{k}:{port}/press/"
+        assert requests.get(url, verify=False, timeout=10).status_code == 503
+        page = requests.get(url, headers={"X-Maintenance-Bypass": token}, verify=False, timeout=10)
+        assert page.status_code == 200 and f"<td>{slug}</td>" in page.text, (k, page.status_code)
+    ok(env.switcher("maintenance", "off", "--env", env.name))
+    ok(env.switcher("cron", "start", "--env", env.name, timeout=300))
+    out = ok(env.switcher("db", "list", "--json", "--env", env.name)).stdout
+    labels = [json.loads(line)["label"] for line in out.splitlines()]
+    assert "before-restore" in labels, "the replaced database was backed up first"
+
+
+def deploy_behind_maintenance(env: StackEnv, net: str, port: str, newer: str) -> None:
+    """deploy --maintenance (the old guide's whole upgrade) on a cluster, under load: every lb
+    shows the page (503) or the site (200), nothing else; cron is stopped behind the page and
+    runs the new live release after; maintenance is off on every lb at the end."""
+    pages = Load(f"https://{net}.12:{port}/", False, 2, True, max_seconds=240)
+    with ClusterLoad(net, port, keepalive=True, per_node=2) as load, pages:
+        result = ok(env.switcher("deploy", newer, "--maintenance", "--env", env.name, timeout=900))
+    assert "stopping cron" in result.stderr and "turning maintenance off" in result.stderr, result.stderr
+    failed = [a for a in load.answers if a.status != 200]
+    assert load.answers and not failed, f"deploy --maintenance: /healthz failed {len(failed)}: {failed[:3]}"
+    other = [a for a in pages.answers if a.status not in (200, 503)]
+    assert not other, f"deploy --maintenance: {len(other)} pages not 200/503: {other[:3]}"
+    assert any(a.status == 503 for a in pages.answers), "the page was shown while it ran"
+    shown = {code: sum(1 for a in pages.answers if a.status == code) for code in (200, 503)}
+    print(f"deploy --maintenance: /healthz {len(load.answers)} requests, 0 failed; pages {shown}")
+    status = env.status()
+    assert status["maintenance"] is False and not any(lb["maintenance"] for lb in status["lbs"])
+    live_tasks = status["services"][f"app-{status['live']}"]["tasks"]
+    assert {t["release"] for t in live_tasks if t["state"] == "running"} == {newer}, live_tasks
+    running = [t for t in status["services"]["cron"]["tasks"] if t["state"] == "running"]
+    assert [t["release"] for t in running] == [newer]
+
+
+def stop_old_and_bring_it_back(env: StackEnv, net: str, port: str) -> None:
+    """promote --stop-old under load: no failed request, the old colour ends with no task and
+    stays so through a later `docker stack deploy` (`up`); a rollback brings it back and makes
+    it live, under load, with no failed request."""
+    old = env.status()["live"]
+    new = "blue" if old == "green" else "green"
+
+    def tasks(color: str) -> tuple[int | None, list[dict]]:
+        service = env.status()["services"][f"app-{color}"]
+        return service["replicas"], [t for t in service["tasks"] if t["state"] == "running"]
+
+    for command, live, stopped in ((("promote", new, "--stop-old"), new, True), (("rollback",), old, False)):
+        with ClusterLoad(net, port, keepalive=False, per_node=2) as load:
+            ok(env.switcher(*command, "--env", env.name, timeout=900))
+        failed = [a for a in load.answers if a.status != 200]
+        assert load.answers and not failed, f"{command}: {len(failed)} failed: {failed[:3]}"
+        print(f"{' '.join(command)}: {len(load.answers)} requests, 0 failed")
+        assert env.status()["live"] == live
+        if stopped:
+            assert tasks(old) == (0, []), tasks(old)
+            ok(env.switcher("up", "--release", env.release, "--env", env.name, timeout=900))
+            assert tasks(old) == (0, []), "a stack deploy started the stopped colour again"
+    replicas, running = tasks(old)
+    assert replicas == 2 and len(running) == 2, (replicas, running)
 
 
 def maintenance_on_every_lb(env: StackEnv, net: str, port: str) -> None:
@@ -342,14 +481,19 @@ def every_lb_sees_every_task_after_up(env: StackEnv, net: str, port: str) -> Non
     """A node back from a cut link can lack, in its DNS, tasks that ran elsewhere all along
     (moby #53141): its lb then spreads over fewer tasks, and has none left when those are lost.
     status names them; `up` replaces that colour's tasks one at a time, under load with no failed
-    request; then every lb sees every task."""
+    request; then every lb sees every task. (The records can also come back by themselves, once
+    within the ~20 s before `up` looked: then `up` has nothing to replace.)"""
     before = env.status()
     unseen = {lb["node"]: lb["unseen"] for lb in before["lbs"] if lb["unseen"]}
     assert bool(unseen) == any("does not see" in note for note in before["notes"]), before["notes"]
     with ClusterLoad(net, port, keepalive=True, per_node=3) as load:
         result = ok(env.switcher("up", "--release", env.release, "--env", env.name, timeout=900))
-    print(f"after the cut: lbs missing tasks: {unseen or 'none'}; up under load: {len(load.answers)} requests")
-    assert ("replacing its tasks" in result.stderr) == bool(unseen), result.stderr
+    replaced = "replacing its tasks" in result.stderr
+    healed = bool(unseen) and not replaced  # the records came back by themselves before up looked (seen here)
+    print(f"after the cut: lbs missing tasks: {unseen or 'none'}; up under load: {len(load.answers)} requests"
+          + ("; they were back before up looked" if healed else ""))  # fmt: skip
+    assert not replaced or unseen, f"up replaced tasks every lb saw: {result.stderr}"
+    assert replaced or "every lb sees every running task" in result.stderr, result.stderr
     failed = [a for a in load.answers if a.status != 200]
     assert load.answers and not failed, f"up after the cut: {len(failed)} failed: {failed[:3]}"
     assert [lb["unseen"] for lb in env.status()["lbs"]] == [{}] * 3

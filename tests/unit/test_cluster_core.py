@@ -3,7 +3,8 @@ the named steps, and what status says of nodes, tasks and lbs."""
 
 import pytest
 
-from switcher.cluster_stack import plan_releases, secret_name
+from switcher.cluster_plan import color_replicas, plan_releases
+from switcher.cluster_stack import secret_name
 from switcher.cluster_status import ClusterStatus, LbView, cluster_lines, services_unseen, unseen_notes, unseen_tasks
 from switcher.config import validate
 from switcher.errors import ConfigError, Unhealthy
@@ -20,6 +21,15 @@ def test_existing_services_keep_their_release_new_ones_get_the_requested():
     existing = {"app-blue": ServiceInfo(2, "r1"), "app-green": ServiceInfo(2, "r0"), "lb": ServiceInfo(None, "r0")}
     kept = plan_releases(existing, "r2")
     assert (kept.blue, kept.green, kept.stack, kept.cron) == ("r1", "r0", "r0", "r1")
+
+
+def test_a_stopped_colour_stays_stopped_until_it_is_started():
+    assert color_replicas({}, "2", ()) == {"blue": "2", "green": "2"}  # a new stack
+    running = {"app-blue": ServiceInfo(2, "r1"), "app-green": ServiceInfo(3, "r2")}
+    assert color_replicas(running, "4", ()) == {"blue": "4", "green": "4"}  # APP_REPLICAS changed: both follow
+    stopped = {"app-blue": ServiceInfo(2, "r1"), "app-green": ServiceInfo(0, "r2")}  # promote --stop-old
+    assert color_replicas(stopped, "2", ()) == {"blue": "2", "green": "0"}  # cron stop/start, up, a deploy to blue
+    assert color_replicas(stopped, "2", ("green",)) == {"blue": "2", "green": "2"}  # a deploy to it, a rollback
 
 
 def test_secret_names_follow_the_content():

@@ -65,8 +65,9 @@ def test_every_variable_of_the_swarm_stack_is_provided(paths):
     env = validate("x", {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000"}, "f", paths.root)
     variables = compose_variables(env, Releases("r1", "r2", "r0"), {key: "s" for key in GENERATED})
     variables.update(TLS_CERT_SECRET="c", TLS_KEY_SECRET="k", CRON_REPLICAS="1")  # ClusterStack.variables
+    variables.update(BLUE_REPLICAS="2", GREEN_REPLICAS="0")
     used = set(re.findall(r"\$\{([A-Z_]+)(?::\?|\}|:-)", SWARM))
-    assert {"REGISTRY", "APP_REPLICAS", "SUBNET"} <= used
+    assert {"REGISTRY", "BLUE_REPLICAS", "GREEN_REPLICAS", "SUBNET"} <= used
     assert sorted(used - set(variables)) == []
 
 

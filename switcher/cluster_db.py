@@ -1,0 +1,80 @@
+"""`switcher db backup/list/verify/restore` on a Swarm (ENGINE=swarm): the same backups as on
+one engine (db_backups.py), made by `db-backup` in the db task through the engine of the node
+that runs it, into the db's `backups` volume on that node (the db is pinned there with its data).
+
+A restore takes the same steps as on one host: under the lock, the backup verified, every lb in
+maintenance (left on for the operator to check through the bypass), cron stopped (kept so until
+`switcher cron start`), a backup of the database it replaces, the restore (rows checked, then
+the swap), memcached emptied."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from switcher import backups
+from switcher.backups import Backup
+from switcher.cluster_stack import ClusterStack
+from switcher.db_backups import DbBackups, restore_summary
+from switcher.errors import SwitcherError
+from switcher.maintenance_mode import apply_maintenance
+from switcher.swarm_engine import SwarmEngine
+
+BACKUPS = "/var/lib/switcher/backups"  # the db task's backups volume (compose/swarm.yml)
+FLUSH_MEMCACHED = "printf 'flush_all\\r\\nquit\\r\\n' | timeout 5 nc -N 127.0.0.1 11211"
+
+
+class ClusterDatabase:
+    def __init__(self, stack: ClusterStack) -> None:
+        self.stack, self.report = stack, stack.report
+        self.engine = SwarmEngine(stack)
+        self.shelf = DbBackups(stack.env, stack.store, stack.db_task, stack.report)
+
+    def backups(self) -> list[Backup]:
+        return self.shelf.listed()
+
+    def backup_locked(self, label: str) -> Backup:
+        if label:
+            backups.check_label(label)  # before the lock
+        with self.engine.locked("db backup"):
+            return self.shelf.create(self.engine.live_release(), label)
+
+    def verify(self, backup_id: str) -> None:
+        self.shelf.verify(backup_id)
+
+    def export(self, backup_id: str, destination: Path) -> Backup:
+        """Backup `backup_id` off the db's node: one tar archive at `destination` on this host
+        (mode 0600, never over an existing file), read from the db task's backups volume."""
+
+        def copy_out(names: list[str]) -> None:
+            task, engine = self.stack.task_engine("db")
+            engine.export_files(task.container_id, [f"{BACKUPS}/{name}" for name in names], destination)
+
+        return self.shelf.export(backup_id, destination, copy_out)
+
+    def restore(self, backup_id: str) -> list[str]:
+        backups.check_id(backup_id)
+        started = time.monotonic()
+        with self.engine.locked(f"db restore {backup_id}"):
+            live_release = self.engine.live_release()
+            chosen = self.shelf.verify(backup_id)  # a damaged file is refused before anything changes
+            if not all(lb.in_maintenance() for lb in self.engine.lbs()):
+                self.report("turning maintenance on on every lb")
+                token = self.stack.credentials()["MAINTENANCE_TOKEN"]
+                apply_maintenance(self.engine, True, token, "Restoring data", 600, [])
+            self.engine.hold_cron(True, live_release)
+            safety = self.shelf.create(live_release, "before-restore", f"before restoring {backup_id}")
+            self.shelf.restore(backup_id, "db-restore", started, safety.id)
+            self.flush_cache()
+        return restore_summary(chosen, safety, live_release)
+
+    def flush_cache(self) -> None:
+        """Empty memcached (the data under the cached pages changed); said, not fatal, when it
+        cannot be reached (its entries expire by themselves)."""
+        try:
+            task, engine = self.stack.task_engine("memcached")
+            code, output = engine.exec_output(task.container_id, ["sh", "-c", FLUSH_MEMCACHED])
+        except SwitcherError as error:
+            code, output = 1, str(error)
+        if code != 0 or "OK" not in output:
+            self.report(f"note: memcached could not be emptied ({output.strip()[:120]}); cached pages may be stale")
