@@ -71,8 +71,8 @@ class ComposeEngine(EveryLb):
         name = container.name
 
         def in_flight() -> int | None:
-            code, output = self.docker.exec_output(name, ["inflight"])
-            return int(output.strip() or 0) if code == 0 else None
+            code, output = self.docker.exec_printing(name, ["inflight"])
+            return int(output.strip()) if code == 0 and output.strip().isdigit() else None
 
         wait_drained(color, in_flight, timeout, self.report)
 

@@ -85,7 +85,7 @@ class MaintenanceSwitch:
             raise SwitcherError(f"could not turn maintenance off: {output.strip()[:200]}")
 
     def read(self) -> dict | None:
-        code, output = self.docker.exec_output(self.lb, ["cat", STATE_FILE])
+        code, output = self.docker.exec_printing(self.lb, ["cat", STATE_FILE])  # a state file is never empty
         return parse_state(output if code == 0 else None)
 
 

@@ -58,6 +58,17 @@ def _demultiplex(stream: bytes) -> str:
     return b"".join(out).decode("utf-8", "replace")
 
 
+def _exit_code(api, exec_id: str) -> int:
+    """An exec's exit code, once Docker has it: its output can end before the engine records
+    the exit (then it reports none for a moment); -1 when it never says."""
+    for _ in range(40):
+        info = api.exec_inspect(exec_id)
+        if not info.get("Running") and info.get("ExitCode") is not None:
+            return int(info["ExitCode"])
+        time.sleep(0.05)
+    return -1
+
+
 def _short(error: Exception) -> str:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     return text[:200]
@@ -160,8 +171,17 @@ class Docker:
             api = self.client.api  # three calls: exec_run would inspect the container first
             exec_id = api.exec_create(container_name, command, stdout=True, stderr=True, user=user)["Id"]
             output = api.exec_start(exec_id)
-            code = api.exec_inspect(exec_id).get("ExitCode")
-            return (code if code is not None else -1), output.decode("utf-8", "replace")
+            return _exit_code(api, exec_id), output.decode("utf-8", "replace")
+
+    def exec_printing(self, container_name: str, command: list[str], tries: int = 3) -> tuple[int, str]:
+        """exec_output of a command that always prints when it succeeds, run again when Docker
+        returns its success with no output at all (an exec's output can be lost: docker-py
+        #2042, seen here on Docker 20.10)."""
+        for _ in range(tries):
+            code, output = self.exec_output(container_name, command)
+            if code != 0 or output.strip():
+                break
+        return code, output
 
     def exec_with_input(self, container_name: str, command: list[str], data: bytes) -> tuple[int, str]:
         """Run a command in a running container with `data` on its stdin (for secrets: never
@@ -181,8 +201,7 @@ class Docker:
                     break
                 chunks.append(chunk)
             raw.close()
-            code = api.exec_inspect(exec_id).get("ExitCode")
-            return (code if code is not None else -1), _demultiplex(b"".join(chunks))
+            return _exit_code(api, exec_id), _demultiplex(b"".join(chunks))
 
     def inspect(self, name: str) -> dict:
         """Docker's whole description of a container (empty when there is none)."""

@@ -95,7 +95,7 @@ class SwarmEngine(EveryLb):
 
         def one(task: Task) -> int | None:
             try:
-                code, output = self.swarm.engine(nodes[task.node_id]).exec_output(task.container_id, ["inflight"])
+                code, output = self.swarm.engine(nodes[task.node_id]).exec_printing(task.container_id, ["inflight"])
             except SwitcherError:  # its node is gone: nothing to wait for there
                 return 0
             return int(output.strip()) if code == 0 and output.strip().isdigit() else None

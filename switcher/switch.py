@@ -43,13 +43,15 @@ class LbContainer:
 
     def set_live(self, color: str) -> str | None:
         """One exec (the flip's time is mostly round trips to the node's engine): the flag file
-        set, then tested as nginx tests it on every request."""
+        set, then tested as nginx tests it on every request; the answer is the exit code (an
+        exec's output can be lost: docker-py #2042; its exit code is not)."""
         flip = f"touch {LIVE_FLAG}" if color == "green" else f"rm -f {LIVE_FLAG}"
-        command = f"{flip} || exit 3; if [ -f {LIVE_FLAG} ]; then echo green; else echo blue; fi"
-        code, output = self.docker.exec_output(self.container, ["sh", "-c", command])
-        if code != 0:
+        code, output = self.docker.exec_output(self.container, ["sh", "-c", f"{flip} || exit 3; test -f {LIVE_FLAG}"])
+        if code in (0, 1):
+            return "green" if code == 0 else "blue"
+        if code == 3:
             raise SwitcherError(f"could not switch {self.name} to {color}: {output.strip()[:200]}")
-        return {"green": "green", "blue": "blue"}.get(output.strip())
+        return self.live()  # no exit code came back: read the flag again
 
     def live(self) -> str | None:
         code = self.docker.exec_status(self.container, ["test", "-f", LIVE_FLAG])
@@ -58,7 +60,7 @@ class LbContainer:
     def resolves(self, name: str) -> set[str] | None:
         """The addresses its DNS gives for `name` (on a cluster, the tasks of a colour's service
         as its node's engine knows them); None when it cannot be asked."""
-        code, output = self.docker.exec_output(self.container, ["getent", "ahostsv4", name])
+        code, output = self.docker.exec_printing(self.container, ["getent", "ahostsv4", name])
         if code not in (0, 2):  # 2: the name is unknown there
             return None
         return {line.split()[0] for line in output.splitlines() if line.strip()}
