@@ -88,7 +88,7 @@ def _environment(env_name: str | None, swarm: bool = False) -> tuple[Paths, Envi
     if env.engine == "swarm" and not swarm:
         raise ConfigError(
             f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback, maintenance, cron, "
-            "db backup/list/verify/restore/export, manage, logs, history, unlock and down work on a cluster yet "
+            "db backup/list/verify/restore/export/import, manage, logs, history, unlock and down work on a cluster yet "
             "(this command is not built for it: issue #11)"
         )
     return paths, env
@@ -270,7 +270,7 @@ def _cutover(env_name: str | None) -> Cutover:
 
 
 def _database(env_name: str | None) -> Cutover | ClusterDatabase:
-    """db backup, list, verify, restore, export: on one engine (compose) or on a Swarm."""
+    """db backup, list, verify, restore, export, import: on one engine (compose) or on a Swarm."""
     paths, env = _environment(env_name, swarm=True)
     if env.engine == "swarm":
         return ClusterDatabase(ClusterStack(paths, env, _say))
@@ -600,7 +600,7 @@ def db_import(path: str, env_name: str | None) -> None:
     backups; checked before it is listed. `db restore ID` then puts it in place."""
     from pathlib import Path
 
-    backup = _cutover(env_name).import_archive(Path(path))
+    backup = _database(env_name).import_archive(Path(path))
     click.echo(backup.id)
 
 

@@ -1,6 +1,7 @@
-"""`switcher db backup/list/verify/restore` on a Swarm (ENGINE=swarm): the same backups as on
-one engine (db_backups.py), made by `db-backup` in the db task through the engine of the node
-that runs it, into the db's `backups` volume on that node (the db is pinned there with its data).
+"""`switcher db backup/list/verify/restore/export/import` on a Swarm (ENGINE=swarm): the same
+backups as on one engine (db_backups.py), made by `db-backup` in the db task through the engine
+of the node that runs it, into the db's `backups` volume on that node (the db is pinned there
+with its data).
 
 A restore takes the same steps as on one host: under the lock, the backup verified, every lb in
 maintenance (left on for the operator to check through the bypass), cron stopped (kept so until
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from switcher import backups
+from switcher.backup_archive import postgres_owner, read_archive
 from switcher.backups import Backup
 from switcher.cluster_stack import ClusterStack
 from switcher.db_backups import DbBackups, restore_summary
@@ -51,6 +53,21 @@ class ClusterDatabase:
             engine.export_files(task.container_id, [f"{BACKUPS}/{name}" for name in names], destination)
 
         return self.shelf.export(backup_id, destination, copy_out)
+
+    def import_archive(self, source: Path) -> Backup:
+        """An archive `db export` made (on this cluster, another, or one host) into the backups
+        volume on the db's node, checked before it is listed (as on one host); for a db node
+        that was lost with its backups."""
+        backup_id, record = read_archive(source)  # before the lock: a bad archive changes nothing
+        with self.engine.locked(f"db import {backup_id}"):
+            task, engine = self.stack.task_engine("db")
+            self.shelf.bring_in(
+                source,
+                backup_id,
+                lambda: postgres_owner(engine, task.container_id),
+                lambda data: engine.archive_in(task.container_id, BACKUPS, data),
+            )
+        return record
 
     def restore(self, backup_id: str) -> list[str]:
         backups.check_id(backup_id)

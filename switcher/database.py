@@ -4,15 +4,15 @@ image's `db-backup` in a one-off container (compose service db-task) beside the 
 
 from __future__ import annotations
 
-import tarfile
-import tempfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from switcher import backups
+from switcher.backup_archive import postgres_owner, read_archive
 from switcher.backups import Backup
 from switcher.db_backups import DbBackups, restore_summary
-from switcher.errors import ConfigError, NotFound, Refused, SwitcherError
+from switcher.errors import NotFound, Refused, SwitcherError
 from switcher.session import Session
 
 
@@ -91,23 +91,16 @@ class Database(Session):
         """An archive `db export` made (here or in another environment or host) into this
         environment's backups, checked (members, record, checksum, readability) before it is
         listed; a bad archive leaves nothing behind."""
-        backup_id, record = _read_archive(source)
+        backup_id, record = read_archive(source)
         self.status()
         with self.locked(f"db import {backup_id}"):
-            if backup_id in {backup.id for backup in self.backups()}:
-                raise Refused(f"{self.env.name} already has backup {backup_id}")
             db = self.containers()["db"].name
-            owner = self.docker.exec_output(db, ["sh", "-c", "id -u postgres; id -g postgres"])[1].split()
-            with tempfile.TemporaryDirectory() as work:  # 0700: the dump holds the site's data
-                staged = Path(work) / "in.tar"
-                _restage(source, staged, int(owner[0]), int(owner[1]))
-                with self.docker.volume_holder({self.backups_volume: "/volume"}) as holder, staged.open("rb") as data:
+
+            def copy_in(data: BinaryIO) -> None:
+                with self.docker.volume_holder({self.backups_volume: "/volume"}) as holder:
                     self.docker.archive_in(holder, "/volume", data)
-            try:
-                self.db_task(["verify", backup_id])
-            except SwitcherError:
-                self.db_task(["delete", backup_id])
-                raise
+
+            self.shelf.bring_in(source, backup_id, lambda: postgres_owner(self.docker, db), copy_in)
         return record
 
     @property
@@ -171,27 +164,3 @@ class Database(Session):
             self.report("cron stays stopped (`switcher cron start` starts it)")
         else:
             self.stack.start_cron(self.releases(cron=live_release))
-
-
-def _read_archive(source: Path) -> tuple[str, Backup]:
-    """The id and record of an archive `db export` made, or one line why it is not one."""
-    try:
-        with tarfile.open(source, mode="r:") as tar:
-            members = tar.getmembers()
-            backup_id = backups.archive_id([(member.name, member.isfile()) for member in members])
-            handle = tar.extractfile(f"{backup_id}.json")
-            text = handle.read(1 << 20).decode("utf-8", "replace") if handle else ""
-    except (OSError, tarfile.TarError) as error:
-        raise ConfigError(f"{source} is not a backup archive `db export` made: {error}") from None
-    records, _ = backups.parse(text)
-    if len(records) != 1 or records[0].id != backup_id:
-        raise ConfigError(f"{source}: the record in it is not backup {backup_id}'s")
-    return backup_id, records[0]
-
-
-def _restage(source: Path, staged: Path, uid: int, gid: int) -> None:
-    """The archive's two files again, owned by the db image's postgres and readable by it only."""
-    with tarfile.open(source, mode="r:") as tar, tarfile.open(staged, mode="w") as out:
-        for member in tar.getmembers():
-            member.uid, member.gid, member.mode, member.uname, member.gname = uid, gid, 0o600, "", ""
-            out.addfile(member, tar.extractfile(member))

@@ -5,12 +5,15 @@ Swarm). What a backup is (ids, records, retention) is the pure `backups.py`."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from switcher import backups, history
+from switcher.backup_archive import restage
 from switcher.backups import Backup
 from switcher.config import Environment
 from switcher.errors import NotFound, Refused, SwitcherError
@@ -85,6 +88,26 @@ class DbBackups:
             destination.unlink(missing_ok=True)
             raise
         return backup
+
+    def bring_in(
+        self, source: Path, backup_id: str, owner: Callable[[], tuple[int, int]], copy_in: Callable[[BinaryIO], None]
+    ) -> None:
+        """An archive read by `read_archive` into the backups volume (`copy_in` unpacks a tar
+        stream there), its files postgres's (`owner`) and readable by it only, then verified;
+        removed again when it is not intact. The caller holds the lock."""
+        if backup_id in {backup.id for backup in self.listed()}:
+            raise Refused(f"{self.env.name} already has backup {backup_id}")
+        uid, gid = owner()
+        with tempfile.TemporaryDirectory() as work:  # 0700: the dump holds the site's data
+            staged = Path(work) / "in.tar"
+            restage(source, staged, uid, gid)
+            with staged.open("rb") as data:
+                copy_in(data)
+        try:
+            self.run(["verify", backup_id])
+        except SwitcherError:
+            self.run(["delete", backup_id])
+            raise
 
     def restore(self, backup_id: str, action: str, started: float, saved: str) -> None:
         """The backup restored into a fresh database, its rows checked, then swapped in (never

@@ -269,22 +269,26 @@ def logs_and_history(env: StackEnv) -> None:
     assert ("deploy", "ok") in actions and ("rollback", "ok") in actions and ("db-backup", "ok") in actions, actions
 
 
-def db_psql(env: StackEnv, name: str, statement: str) -> str:
-    """One SQL statement as the superuser in the db task, through its node's engine."""
+def db_exec(env: StackEnv, name: str, *command: str) -> str:
+    """A command in the db task, through its node's engine; its output."""
     for k in (1, 2, 3):
         task = node(name, k, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={env.project}_db").stdout
         if task.split():
-            result = node(name, k, "exec", task.split()[0], "psql", "-X", "-At", "-U", "postgres", "-d", "site",
-                          "-c", statement)  # fmt: skip
+            result = node(name, k, "exec", task.split()[0], *command)
             assert result.returncode == 0, result.stderr
             return result.stdout.strip()
     raise AssertionError("no db task runs")
 
 
+def db_psql(env: StackEnv, name: str, statement: str) -> str:
+    """One SQL statement as the superuser in the db task."""
+    return db_exec(env, name, "psql", "-X", "-At", "-U", "postgres", "-d", "site", "-c", statement)
+
+
 def backup_and_restore(env: StackEnv, name: str, net: str, port: str) -> None:
-    """db backup, list, verify, export and restore on a cluster (db-backup in the db task on its
-    node): the backup counts the rows it holds and can be copied off the node (mode 0600, never
-    over a file); restore brings back deleted rows with every lb in
+    """db backup, list, verify, export, import and restore on a cluster (db-backup in the db
+    task on its node): the backup counts the rows it holds, can be copied off the node (mode
+    0600, never over a file) and brought back when the node lost it; restore brings back deleted rows with every lb in
     maintenance (left on: the bypass reads the restored rows) and cron stopped, after a backup
     of the database it replaced; bad ids are one line and change nothing."""
     rows = "SELECT count(*) FROM press_pressrelease"
@@ -306,6 +310,13 @@ def backup_and_restore(env: StackEnv, name: str, net: str, port: str) -> None:
         assert dump is not None and hashlib.sha256(dump.read()).hexdigest() == listed[backup_id]["sha256"]
     again = env.switcher("db", "export", backup_id, str(archive), "--env", env.name)
     assert again.returncode != 0 and "never overwrites" in again.stderr, again.stderr
+    # The backup gone from the db's node (as with a lost node) comes back from the archive.
+    twice = env.switcher("db", "import", str(archive), "--env", env.name)
+    assert twice.returncode != 0 and "already has backup" in twice.stderr, twice.stderr
+    db_exec(env, name, "db-backup", "delete", backup_id)
+    assert backup_id not in ok(env.switcher("db", "list", "--env", env.name)).stdout
+    assert ok(env.switcher("db", "import", str(archive), "--env", env.name, timeout=300)).stdout.strip() == backup_id
+    ok(env.switcher("db", "verify", backup_id, "--env", env.name, timeout=300))
     for bad, said in (("../etc/passwd", "is not a backup id"), ("20200101T000000Z", "has no backup 20200101T000000Z")):
         refused = env.switcher("db", "restore", bad, "--yes", "--env", env.name)
         assert refused.returncode != 0 and said in refused.stderr and "Traceback" not in refused.stderr, refused.stderr

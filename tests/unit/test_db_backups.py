@@ -5,11 +5,15 @@ in tests/integration (test_database.py on one engine, test_cluster.py on a Swarm
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
+from pathlib import Path
 
 import pytest
 
 from switcher import history
+from switcher.backup_archive import read_archive
 from switcher.config import validate
 from switcher.db_backups import DbBackups, restore_summary
 from switcher.errors import ConfigError, NotFound, Refused, SwitcherError
@@ -43,7 +47,7 @@ class FakeDbBackup:
             self.records[rest[0]] = self.record(rest[0], rest[1], rest[2])
         elif action == "delete":
             for backup_id in rest:
-                del self.records[backup_id]
+                self.records.pop(backup_id, None)
         elif action == "restore" and self.restore_fails:
             raise SwitcherError("db-backup restore failed: the restored rows differ")
         return self.listing() if action in ("create", "list") else ""
@@ -127,3 +131,59 @@ def test_export_never_overwrites_and_a_failed_copy_leaves_no_file(tmp_path):
     with pytest.raises(SwitcherError, match="went away"):
         backups.export("20261201T000000Z", target, broken_copy)
     assert not target.exists() and db.calls[-1] == ["verify", "20261201T000000Z"]
+
+
+def archive(tmp_path, backup_id: str) -> Path:
+    path = tmp_path / "in.tar"
+    files = {
+        f"{backup_id}.dump": b"PGDMP",
+        f"{backup_id}.json": json.dumps(FakeDbBackup.record(backup_id, "r1")).encode(),
+    }
+    with tarfile.open(path, "w") as tar:
+        for name, content in files.items():
+            member = tarfile.TarInfo(name)
+            member.size, member.uid, member.mode = len(content), 1000, 0o644
+            tar.addfile(member, io.BytesIO(content))
+    return path
+
+
+def test_an_imported_archive_is_restaged_for_postgres_and_removed_when_not_intact(tmp_path):
+    source = archive(tmp_path, "20261201T000000Z")
+    backup_id, record = read_archive(source)
+    assert backup_id == record.id == "20261201T000000Z"
+    db = FakeDbBackup()
+    backups, _, _ = shelf(db)
+    copied: list[tarfile.TarInfo] = []
+
+    def copy_in(data) -> None:
+        with tarfile.open(fileobj=data, mode="r:") as tar:
+            copied.extend(tar.getmembers())
+
+    backups.bring_in(source, backup_id, lambda: (999, 998), copy_in)
+    assert sorted((m.name, m.uid, m.gid, m.mode) for m in copied) == [
+        ("20261201T000000Z.dump", 999, 998, 0o600),
+        ("20261201T000000Z.json", 999, 998, 0o600),
+    ]
+    assert db.calls[-1] == ["verify", backup_id]
+
+    db.records[backup_id] = FakeDbBackup.record(backup_id, "r1")
+    with pytest.raises(Refused, match="already has backup 20261201T000000Z"):
+        backups.bring_in(source, backup_id, lambda: (999, 998), copy_in)
+
+    class Damaged(FakeDbBackup):
+        def __call__(self, arguments: list[str]) -> str:
+            if arguments[0] == "verify":
+                raise SwitcherError("db-backup verify failed: its checksum does not match")
+            return super().__call__(arguments)
+
+    damaged = Damaged()
+    with pytest.raises(SwitcherError, match="checksum"):
+        shelf(damaged)[0].bring_in(source, backup_id, lambda: (999, 998), copy_in)
+    assert damaged.calls[-1] == ["delete", backup_id]
+
+
+def test_a_file_that_is_not_an_exported_archive_is_one_line(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    with pytest.raises(ConfigError, match="is not a backup archive"):
+        read_archive(bad)
