@@ -30,6 +30,8 @@ import urllib3
 
 from bench.switch import Run, report, summarize
 from bench.tables import table
+from switcher.runtime import Docker
+from switcher.switch import LbContainer, switch_all
 from tests.integration.clusterload import NodeLoss, cut_off_node, kill_node, wait_every_lb_back
 from tests.integration.load import Load
 from tests.integration.stackenv import StackEnv, derived_release, remove_release
@@ -50,13 +52,22 @@ def _took(container, green: bool) -> bool:
     return (container.exec_run(["test", "-f", FLAG]).exit_code == 0) == green
 
 
-def _switch_all(containers: list, pool: ThreadPoolExecutor, green: bool) -> float:
+def _two_execs(containers: list, pool: ThreadPoolExecutor, green: bool) -> float:
+    """The flip as it was until 2026-12-06: every lb flipped, then every lb read back (two
+    execs each, through the SDK's exec_run, which inspects the container first)."""
     started = time.monotonic()
     list(pool.map(lambda c: _flip(c, green), containers))
     took = list(pool.map(lambda c: _took(c, green), containers))
     elapsed = time.monotonic() - started
     assert all(took), "an lb did not take the switch"
     return elapsed
+
+
+def _switcher(lbs: list[LbContainer], green: bool) -> float:
+    """The flip as promote runs it now: switch_all, one exec per lb that sets and reads back."""
+    started = time.monotonic()
+    switch_all(lbs, "green" if green else "blue", "blue" if green else "green")
+    return time.monotonic() - started
 
 
 def _lb_container(client: docker.DockerClient, image: str, name: str):
@@ -84,13 +95,25 @@ def bench_cluster(release: str = RELEASE, rounds: int = ROUNDS) -> str:
         cluster = [_lb_container(client, remote, f"bench-lb-{k}") for k, client in enumerate(nodes, 1)]
         single = [_lb_container(host, local, f"bench-lb-host-{name}")]
         containers = [*cluster, *single]
-        times: dict[str, list[float]] = {"one engine (this machine)": [], "three nodes, each through its engine": []}
+        engines = [Docker(base_url=f"unix:///run/switcher-cluster/{name}/n{k}.sock") for k in (1, 2, 3)]
+        lbs = [
+            LbContainer(engine, c.id, f"lb on n{k}")
+            for k, (engine, c) in enumerate(zip(engines, cluster, strict=True), 1)
+        ]
+        one_lb = [LbContainer(Docker(), single[0].id, "lb here")]
+        rows_named = (
+            "one engine (this machine), switch_all",
+            "three nodes, switch_all (one exec per lb)",
+            "three nodes, flip then read back (two execs per lb, before 2026-12-06)",
+        )
+        times: dict[str, list[float]] = {label: [] for label in rows_named}
         with ThreadPoolExecutor(max_workers=3) as pool:
             for round_ in range(rounds):
                 green = round_ % 2 == 0
-                times["one engine (this machine)"].append(_switch_all(single, pool, green))
-                times["three nodes, each through its engine"].append(_switch_all(cluster, pool, green))
-        baseline = statistics.median(times["one engine (this machine)"])
+                times[rows_named[0]].append(_switcher(one_lb, green))
+                times[rows_named[1]].append(_switcher(lbs, green))
+                times[rows_named[2]].append(_two_execs(cluster, pool, not green))
+        baseline = statistics.median(times[rows_named[0]])
         rows = [
             [
                 label,
