@@ -663,15 +663,15 @@ def manage(env_name: str | None, arguments: tuple[str, ...]) -> None:
     attached (`switcher manage createsuperuser`, `switcher manage shell`), its input and output
     piped otherwise. Options before ARGUMENTS are switcher's (--env), the rest manage.py's.
     Exits with the command's exit code. On a cluster (ENGINE=swarm): a Swarm job with no input,
-    its output printed when it ends, exit 0 or 1.
+    its output printed when it ends.
     """
     paths, env = _environment(env_name, swarm=True)
     if env.engine == "swarm":
         if sys.stdin.isatty():
             _say("on a cluster, manage runs as a Swarm job: no input; its output when it ends")
-        ok, output = ClusterCutover(ClusterStack(paths, env, _say)).manage(list(arguments))
+        code, output = ClusterCutover(ClusterStack(paths, env, _say)).manage(list(arguments))
         click.echo(output, nl=not output or not output.endswith("\n"))
-        sys.exit(0 if ok else 1)
+        sys.exit(code)
     sys.exit(Cutover(paths, env, Docker(), _say).manage(list(arguments), sys.stdin.isatty() and sys.stdout.isatty()))
 
 

@@ -74,18 +74,21 @@ class ClusterCutover:
         }
 
     # -- manage.py ------------------------------------------------------------------------------
-    def manage(self, arguments: list[str]) -> tuple[bool, str]:
+    def manage(self, arguments: list[str]) -> tuple[int, str]:
         """`manage.py ARGUMENTS` of the live release as a Swarm job (the colours' settings and
-        volumes, no input, no terminal): whether it succeeded, and its output once it ended.
-        Recorded in the history by its command name only (arguments may hold anything)."""
+        volumes, no input, no terminal): its exit code (1 when Docker did not say one for a
+        failure) and its output once it ended. Recorded in the history by its command name only
+        (arguments may hold anything)."""
         release = self.engine.live_release()
         started = time.monotonic()
         image = remote_reference(self.env, "site", release)
         command = ["python3", "manage.py", *arguments]
-        ok, output = Jobs(self.swarm).run("manage", "app-blue", image, command, timeout=MANAGE_TIMEOUT)
+        jobs = Jobs(self.swarm)
+        ok, output = jobs.run("manage", "app-blue", image, command, timeout=MANAGE_TIMEOUT)
+        code = 0 if ok else (jobs.exit_code or 1)
         name = arguments[0] if arguments else "help"
-        self.record("manage", started, "ok" if ok else "failed", release=release, command=name)
-        return ok, output
+        self.record("manage", started, "ok" if ok else "failed", release=release, command=name, exit=code)
+        return code, output
 
     # -- logs -----------------------------------------------------------------------------------
     def log_service(self, service: str) -> str:

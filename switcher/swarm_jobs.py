@@ -16,6 +16,7 @@ from switcher.swarm import STACK_LABEL, Swarm, suppress_missing
 class Jobs:
     def __init__(self, swarm: Swarm) -> None:
         self.swarm = swarm
+        self.exit_code: int | None = None  # of the last replicated job's task, when Docker said it
 
     # -- one-off work --------------------------------------------------------------------
     def run(
@@ -85,6 +86,8 @@ class Jobs:
         output = self._job_logs(service_id)
         if not done:
             return False, f"{output}\nstill running after {timeout:.0f} s"
+        codes = [task["Status"].get("ContainerStatus", {}).get("ExitCode") for task in tasks]
+        self.exit_code = codes[0] if len(codes) == 1 and isinstance(codes[0], int) else None
         failed = [task for task in tasks if task["Status"]["State"] != "complete"]
         if failed:
             output += "\n" + (failed[0]["Status"].get("Err") or failed[0]["Status"]["State"])

@@ -260,6 +260,9 @@ def logs_and_history(env: StackEnv) -> None:
     assert "[X] 0001" in shown and "[ ]" not in shown, shown[-500:]
     unknown = env.switcher("manage", "--env", env.name, "no-such-command", timeout=300)
     assert unknown.returncode == 1 and "Unknown command" in unknown.stdout, unknown.stdout[-500:]
+    shell = ["shell", "-c", "import sys; print('from the job'); sys.exit(7)"]
+    seven = env.switcher("manage", "--env", env.name, *shell, timeout=300)
+    assert seven.returncode == 7 and "from the job" in seven.stdout, (seven.returncode, seven.stdout[-500:])
     worker = env.switcher("logs", "worker", "--env", env.name)
     assert worker.returncode == 5 and "runs no worker" in worker.stderr and "Traceback" not in worker.stderr
     records = [
