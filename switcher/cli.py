@@ -524,8 +524,9 @@ def push(release: str, env_name: str | None) -> None:
 
 @cli.group()
 def db() -> None:
-    """The environment's database: backups in its `backups` volume (kept across `down`), restore,
-    export and import, and `replace --from` another environment."""
+    """The environment's database: backups in its `backups` volume (kept across `down`; on a
+    cluster, on the db's node), restore, export and import, and `replace --from` another
+    environment (one engine only)."""
 
 
 @db.command(name="backup")
