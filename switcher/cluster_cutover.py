@@ -13,7 +13,7 @@ import time
 
 from switcher import history
 from switcher.cluster_stack import ClusterStack
-from switcher.config import other_color, parse_networks
+from switcher.config import COLORS, other_color, parse_networks
 from switcher.deployment import Deployment
 from switcher.errors import NotFound
 from switcher.maintenance_mode import set_maintenance
@@ -99,4 +99,4 @@ class ClusterCutover:
             service = live if service == "live" else other_color(live)
         if service in ("worker", "beat", "broker"):
             raise NotFound(f"{self.env.name} runs no {service}: workers are not built for a cluster yet (issue #11)")
-        return f"app-{service}" if service in ("blue", "green") else service
+        return f"app-{service}" if service in COLORS else service

@@ -17,7 +17,7 @@ from switcher import backups
 from switcher.backup_archive import postgres_owner, read_archive
 from switcher.backups import Backup
 from switcher.cluster_stack import ClusterStack
-from switcher.db_backups import DbBackups, restore_summary
+from switcher.db_backups import restore_summary
 from switcher.errors import SwitcherError
 from switcher.maintenance_mode import apply_maintenance
 from switcher.swarm_engine import SwarmEngine
@@ -30,7 +30,7 @@ class ClusterDatabase:
     def __init__(self, stack: ClusterStack) -> None:
         self.stack, self.report = stack, stack.report
         self.engine = SwarmEngine(stack)
-        self.shelf = DbBackups(stack.env, stack.store, stack.db_task, stack.report)
+        self.shelf = self.engine.shelf
 
     def backups(self) -> list[Backup]:
         return self.shelf.listed()

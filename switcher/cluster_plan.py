@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from switcher.compose import Releases
+from switcher.config import COLORS
 from switcher.swarm import ServiceInfo
-
-COLORS = ("blue", "green")
 
 
 def plan_releases(existing: Mapping[str, ServiceInfo], requested: str) -> Releases:

@@ -12,14 +12,16 @@ import json
 import time
 from collections.abc import Callable
 
+import docker.errors
+
 from switcher import history
 from switcher.cluster_lbs import LbTasks, read_lbs
-from switcher.cluster_plan import COLORS, color_replicas, plan_releases
+from switcher.cluster_plan import color_replicas, plan_releases
 from switcher.cluster_status import ClusterStatus, unseen_notes
 from switcher.compose import Releases, compose_variables
-from switcher.config import Environment, Paths, other_color
+from switcher.config import COLORS, Environment, Paths, other_color
 from switcher.credentials import ensure_credentials
-from switcher.errors import NotFound, Refused, SwitcherError, Unhealthy
+from switcher.errors import NotFound, Refused, SwitcherError, Unhealthy, last_lines
 from switcher.lock import EnvironmentLock
 from switcher.registry import remote_reference
 from switcher.store import EnvironmentStore
@@ -164,8 +166,7 @@ class ClusterStack:
         passwords = f"{credentials['DB_PASSWORD']}\n{credentials['DB_SUPERUSER_PASSWORD']}\n".encode()
         code, output = engine.exec_with_input(task.container_id, ["db-roles"], passwords)
         if code != 0:
-            last = [line for line in output.strip().splitlines() if line.strip()][-2:]
-            raise SwitcherError(f"setting the database roles failed: {' | '.join(last)}")
+            raise SwitcherError(f"setting the database roles failed: {last_lines(output, 2)}")
 
     def db_task(self, arguments: list[str]) -> str:
         """`db-backup ARGUMENTS` in the running db task (its node's engine, db_backups.py): its
@@ -173,8 +174,7 @@ class ClusterStack:
         task, engine = self.task_engine("db")
         code, output = engine.exec_output(task.container_id, ["db-backup", *arguments])
         if code != 0:
-            last = [line for line in output.strip().splitlines() if line.strip()][-2:]
-            raise SwitcherError(f"db-backup {arguments[0]} failed: {' | '.join(last)[:400]}")
+            raise SwitcherError(f"db-backup {arguments[0]} failed: {last_lines(output, 2)[:400]}")
         return output
 
     def publish(self, release: str) -> None:
@@ -195,9 +195,11 @@ class ClusterStack:
         return ensure_credentials(self.store, self.env.name, create=False)
 
     def task_engine(self, service: str):
-        if service not in self.swarm.services():
-            raise NotFound(f"{self.env.name} has no stack yet: `switcher up --env {self.env.name}` first")
-        running = [task for task in self.swarm.tasks(service) if task.state == "running" and task.container_id]
+        try:
+            tasks = self.swarm.tasks(service)
+        except docker.errors.NotFound:  # the stack has no such service
+            raise NotFound(f"{self.env.name} has no stack yet: `switcher up --env {self.env.name}` first") from None
+        running = [task for task in tasks if task.state == "running" and task.container_id]
         if not running:
             raise Unhealthy(f"no {service} task runs")
         nodes = {node.id: node for node in self.swarm.nodes()}
@@ -207,8 +209,7 @@ class ClusterStack:
         image = remote_reference(self.env, "site", release)
         ok, output = Jobs(self.swarm).run(name, "app-blue", image, command, timeout=1800, **options)
         if not ok:
-            last = [line for line in output.strip().splitlines() if line.strip()][-3:]
-            raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {' | '.join(last)[:400]}")
+            raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {last_lines(output, 3)[:400]}")
         return output
 
     # -- status ----------------------------------------------------------------------------

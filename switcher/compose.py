@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from switcher.config import Environment, Paths
-from switcher.errors import DockerUnavailable, SwitcherError
+from switcher.errors import DockerUnavailable, SwitcherError, last_lines
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,7 @@ class Compose:
         if completed.returncode != 0 and "is not a docker command" in output:
             raise DockerUnavailable("Compose v2 is missing (docker compose); run scripts/host-deps.sh")
         if check and completed.returncode != 0:
-            last = [line for line in output.strip().splitlines() if line.strip()][-3:]
-            raise SwitcherError(f"docker compose {args[0]} failed: {' | '.join(last) or 'no output'}")
+            raise SwitcherError(f"docker compose {args[0]} failed: {last_lines(output, 3) or 'no output'}")
         return ComposeResult(completed.returncode, output)
 
     def attach(self, args: Sequence[str]) -> int:

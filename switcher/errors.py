@@ -58,3 +58,8 @@ EXIT_CODES = {
     LockHeld.exit_code: "another switcher holds this environment's lock",
     Refused.exit_code: "refused: it would break a safety rule (the message says which); nothing was changed",
 }
+
+
+def last_lines(output: str, count: int) -> str:
+    """The last `count` non-empty lines of a failed command's output, on one line."""
+    return " | ".join([line for line in output.strip().splitlines() if line.strip()][-count:])

@@ -16,7 +16,7 @@ from switcher.compose import Compose, Releases, compose_variables
 from switcher.config import COLORS, CRON_STOPPED_FLAG, LIVE_FLAG_NAME, Environment, Paths, split_list
 from switcher.credentials import GENERATED, ensure_credentials
 from switcher.drift import differences
-from switcher.errors import Refused, SwitcherError, Unhealthy
+from switcher.errors import Refused, SwitcherError, Unhealthy, last_lines
 from switcher.lock import EnvironmentLock
 from switcher.runtime import ContainerInfo, Docker, require_images
 from switcher.state import PROCESS_SERVICES, StackStatus, by_service, lb_container, read_green_flag, read_status
@@ -214,8 +214,7 @@ class Stack:
         passwords = f"{credentials['DB_PASSWORD']}\n{credentials['DB_SUPERUSER_PASSWORD']}\n".encode()
         code, output = self.docker.exec_with_input(db.name, ["db-roles"], passwords)
         if code != 0:
-            last = [line for line in output.strip().splitlines() if line.strip()][-2:]
-            raise SwitcherError(f"setting the database roles failed: {' | '.join(last)}")
+            raise SwitcherError(f"setting the database roles failed: {last_lines(output, 2)}")
 
     def start_services(self, compose: Compose, services: list[str], no_recreate: bool = False) -> None:
         timeout = int(self.env.settings["HEALTH_TIMEOUT"])
@@ -238,8 +237,7 @@ class Stack:
                 f"{service} is {container.state}/{container.health}: "
                 f"last health check: {last_check[:200]!r}; last log lines: {logs[:400]}"
             )
-        last = [line for line in output.strip().splitlines() if line.strip()][-2:]
-        return f"starting {', '.join(services)} failed: {' | '.join(last)}"
+        return f"starting {', '.join(services)} failed: {last_lines(output, 2)}"
 
     def run_task(
         self,
@@ -259,7 +257,7 @@ class Stack:
             args += ["-e", f"{name}={value}"]
         result = compose.run([*args, "app-task", *command], check=False, stdin=stdin)
         if result.returncode != 0:
-            raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {_last_lines(result.output, 3)}")
+            raise SwitcherError(f"`{' '.join(command)}` of release {release} failed: {last_lines(result.output, 3)}")
         return result.output
 
     def run_db_task(self, releases: Releases, arguments: list[str]) -> str:
@@ -291,7 +289,7 @@ class Stack:
         compose = self.compose(releases, self.credentials())
         result = compose.run(["run", "--rm", "--no-deps", "-T", service, *arguments], check=False, timeout=timeout)
         if result.returncode != 0:
-            raise SwitcherError(f"{what} failed: {_last_lines(result.output, 2)}")
+            raise SwitcherError(f"{what} failed: {last_lines(result.output, 2)}")
         return result.output
 
     def attach_task(self, releases: Releases, release: str, command: list[str], terminal: bool) -> int:
@@ -370,7 +368,7 @@ class Stack:
         result = compose.run(args, check=False, timeout=stop + 120)
         if result.returncode != 0:
             what = " ".join(arg for arg in args if not arg.startswith("-") and arg not in ("up", "rm"))
-            raise SwitcherError(f"{what} with release {releases.cron} failed: {_last_lines(result.output, 2)}")
+            raise SwitcherError(f"{what} with release {releases.cron} failed: {last_lines(result.output, 2)}")
 
     def credentials(self, fresh: dict[str, str] | None = None) -> dict[str, str]:
         """The stored credentials, read once per command (`fresh`: new values just stored)."""
@@ -386,7 +384,7 @@ class Stack:
         compose = self.compose(releases, self.credentials())
         result = compose.run(["up", "--detach", "--no-deps", "--force-recreate", f"app-{color}"], check=False)
         if result.returncode != 0:
-            raise SwitcherError(f"creating app-{color} failed: {_last_lines(result.output, 2)}")
+            raise SwitcherError(f"creating app-{color} failed: {last_lines(result.output, 2)}")
 
     def down(self, remove_volumes: bool) -> None:
         report, started = self.report, time.monotonic()
@@ -410,7 +408,3 @@ def _schedulers(declared: list[str]) -> list[str]:
     """The services that schedule work (exactly one of each per environment): cron, and beat
     when the release declares it."""
     return ["cron", *(name for name in declared if name == "beat")]
-
-
-def _last_lines(output: str, count: int) -> str:
-    return " | ".join([line for line in output.strip().splitlines() if line.strip()][-count:])

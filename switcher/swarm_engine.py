@@ -153,8 +153,13 @@ class SwarmEngine(EveryLb):
     def recreate(self, color: str, release: str) -> None:
         self.stack.deploy(self.releases(**{color: release}), start=(color,))
 
+    @property
+    def shelf(self) -> DbBackups:
+        """The environment's backups, made by db-backup in the db task (cluster_db.py)."""
+        return DbBackups(self.env, self.store, self.stack.db_task, self.report)
+
     def backup(self, release: str, reason: str) -> str:
-        return DbBackups(self.env, self.store, self.stack.db_task, self.report).create(release, reason=reason).id
+        return self.shelf.create(release, reason=reason).id
 
     def migrate(self, release: str, idle: str) -> None:
         seconds = int(self.env.settings["MIGRATE_LOCK_TIMEOUT"])
@@ -187,9 +192,12 @@ class SwarmEngine(EveryLb):
             self.report("stopping cron; a running job may finish first")
         self.stack.deploy(self.releases(cron=live_release))
         if stopped:
-            self.swarm.wait_stopped("cron", int(self.env.settings["CRON_STOP_TIMEOUT"]) + 30)
+            self._wait_cron_stopped()
         else:
             self.swarm.wait_release("cron", live_release, 120)
+
+    def _wait_cron_stopped(self) -> None:
+        self.swarm.wait_stopped("cron", int(self.env.settings["CRON_STOP_TIMEOUT"]) + 30)
 
     def stop_processes(self) -> None:
         """deploy --maintenance: cron (the one process beside the site on a cluster) at no task,
@@ -197,7 +205,7 @@ class SwarmEngine(EveryLb):
         again (the operator's cron state is left as it is)."""
         self.report("stopping cron; a running job may finish first")
         self.swarm.scale("cron", 0)
-        self.swarm.wait_stopped("cron", int(self.env.settings["CRON_STOP_TIMEOUT"]) + 30)
+        self._wait_cron_stopped()
 
     def explain_failure(self, color: str) -> None:
         for task in self.swarm.tasks(f"app-{color}"):
