@@ -15,7 +15,8 @@
 # process of its containers, SIGKILL, all at once; `start NAME K` starts its engine again on the
 # same data root (the node rejoins the swarm by itself).
 #
-# Sockets: /run/switcher-cluster/NAME/nK.sock; the registry: A.B.C.1:5000. `down` removes every
+# Sockets: /run/switcher-cluster/NAME/nK.sock; the registry: A.B.C.1:5000; the nodes' shared
+# directory (SHARED_DIR): /var/lib/switcher-cluster/NAME/shared. `down` removes every
 # engine, namespace, interface, firewall rule, data root, certificate and container `up` made,
 # also after an `up` that failed half-way. Needs root.
 set -eEuo pipefail
@@ -120,6 +121,9 @@ up() {
   # are not): an engine must not start on a stale swarm's state.
   if [ -e "$data" ] || ip link show "$bridge" > /dev/null 2>&1; then down > /dev/null; fi
   mkdir -p "$run"
+  # SHARED_DIR of the cluster's environments: what each node of a real cluster mounts from
+  # shared storage at one path; here the nodes share this machine's file system.
+  mkdir -p "$data/shared"
   trap 'echo "cluster: up failed; cleaning up" >&2; down > /dev/null 2>&1 || true' ERR
   ip link add "$bridge" type bridge
   ip addr add "$net.1/24" dev "$bridge"

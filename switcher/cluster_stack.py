@@ -17,6 +17,7 @@ import docker.errors
 from switcher import history
 from switcher.cluster_lbs import LbTasks, read_lbs
 from switcher.cluster_plan import color_replicas, plan_releases
+from switcher.cluster_shared import SharedDir, shared_root, volume_key
 from switcher.cluster_status import ClusterStatus, unseen_notes
 from switcher.compose import Releases, compose_variables
 from switcher.config import COLORS, Environment, Paths, other_color
@@ -76,12 +77,15 @@ class ClusterStack:
         self.store.ensure()
         credentials = ensure_credentials(self.store, self.env.name)
         ensure_tls(self.env, self.store, self.report)
+        timeout = float(self.env.settings["HEALTH_TIMEOUT"])
+        # Uploads and state in SHARED_DIR, proven shared before any task mounts it.
+        site = remote_reference(self.env, "site", releases.blue)
+        SharedDir(self.swarm, self.env, self.report).ensure(site, timeout + 120)
         new = "app-blue" not in existing
         if new:
             self.report("deploying db, memcached and lb (no app tasks until the database is ready)")
             none = {"BLUE_REPLICAS": "0", "GREEN_REPLICAS": "0", "CRON_REPLICAS": "0"}
             self.swarm.deploy(self.paths, {**self.variables(releases, credentials), **none})
-        timeout = float(self.env.settings["HEALTH_TIMEOUT"])
         self.report("waiting for db, memcached and every lb node")
         self.swarm.wait_running(list(INFRA), timeout + 120)  # the first pull of each image on each node
         self.apply_roles(credentials)
@@ -131,6 +135,7 @@ class ClusterStack:
         """The stack's variables; each colour keeps no task if it was stopped (--stop-old, a
         failed deploy) unless it is in `start` (deployed to, brought back)."""
         variables = compose_variables(self.env, releases, credentials)
+        variables.update(SHARED_ROOT=shared_root(self.env), SHARED_KEY=volume_key(self.env))
         replicas = color_replicas(self.swarm.services(), self.env.settings["APP_REPLICAS"], start)
         variables.update({f"{color.upper()}_REPLICAS": count for color, count in replicas.items()})
         cert, key = self.store.read_certificate(), self.store.read_key()
@@ -254,10 +259,17 @@ class ClusterStack:
             self.report(
                 f"removing stack {self.env.project}" + (" and its volumes on every node" if remove_volumes else "")
             )
+            site = self.swarm.services().get("app-blue")
             self.swarm.remove()
             if remove_volumes:
                 removed = self.swarm.remove_volumes(self.swarm.nodes())
                 self.report(f"removed {len(removed)} volumes")
+                if site is not None:  # the uploads and state files in SHARED_DIR
+                    SharedDir(self.swarm, self.env, self.report).remove(
+                        remote_reference(self.env, "site", site.release), 300
+                    )
+                else:
+                    self.report(f"{shared_root(self.env)} is kept: no stack ran to say which image removes it")
                 self.swarm.prune_secrets(keep=set())
                 self.store.remove()
             else:

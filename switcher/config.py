@@ -90,6 +90,10 @@ DEFAULTS: dict[str, str] = {
     "SWARM_MANAGER": "",
     "REGISTRY": "",
     "APP_REPLICAS": "2",  # ENGINE=swarm: tasks of each colour, spread over the nodes
+    # ENGINE=swarm: a directory that every node mounts from the same shared storage (NFS,
+    # CephFS, …) at this path; the site's uploads and state files (orderid.txt) live in
+    # SHARED_DIR/PROJECT/media and /state, so every task on every node sees the same files.
+    "SHARED_DIR": "",
     # Requests that change state (POST, PUT, PATCH, DELETE) per second per client address; a
     # burst of twice as many is allowed, beyond that the lb answers 429.
     "WRITE_RATE_LIMIT": "10",
@@ -115,6 +119,8 @@ _ENDPOINT = re.compile(
     r"unix:///[A-Za-z0-9._/-]{1,200}|tcp://[A-Za-z0-9.-]{1,253}:\d{1,5}|ssh://(?:[a-z_][a-z0-9_-]{0,31}@)?"
     r"[A-Za-z0-9.-]{1,253}(?::\d{1,5})?|[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}"
 )
+# An absolute path of plain segments (none starts with a dot, so no "..").
+_SHARED_DIR = re.compile(r"(?:/[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}){1,20}")
 _REGISTRY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::\d{1,5})?")
 _HOOK_COMMAND = re.compile(r"[a-z_][a-z0-9_]{0,100}")
 _HOOK_WORD = re.compile(r"[A-Za-z0-9_.,=:/@+-]{1,200}")
@@ -438,6 +444,7 @@ def _check_engine(settings: dict[str, str], source: str) -> None:
     for key, pattern, shape in (
         ("SWARM_MANAGER", _ENDPOINT, "a Docker endpoint (unix:///…, tcp://host:port, ssh://user@host) or context name"),
         ("REGISTRY", _REGISTRY, "host[:port] of a registry"),
+        ("SHARED_DIR", _SHARED_DIR, "an absolute path that every node mounts from shared storage"),
     ):
         if not pattern.fullmatch(settings[key]):
             raise ConfigError(f"{source}: ENGINE=swarm needs {key}: {settings[key][:100]!r} is not {shape}")

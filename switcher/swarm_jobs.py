@@ -17,6 +17,7 @@ class Jobs:
     def __init__(self, swarm: Swarm) -> None:
         self.swarm = swarm
         self.exit_code: int | None = None  # of the last replicated job's task, when Docker said it
+        self.tasks: list[dict] = []  # the last job's tasks, as Docker described them
 
     # -- one-off work --------------------------------------------------------------------
     def run(
@@ -53,20 +54,30 @@ class Jobs:
                     *map(_volume_mount(self.swarm.project), extra_mounts),
                 ]
             template["ContainerSpec"] = container
-            template["RestartPolicy"] = {"Condition": "none"}
             if constraints is not None:
                 template["Placement"] = {"Constraints": constraints}
+            elif not global_job:
+                template.pop("Placement", None)
+            return self.run_template(name, template, timeout, global_job, spec["TaskTemplate"].get("Networks"))
+
+    def run_template(
+        self, name: str, template: dict, timeout: float, global_job: bool = False, networks: list | None = None
+    ) -> tuple[bool, str]:
+        """A job of the task template `template` (its restart policy set to none): replicated (one
+        task) or global (one task per node it may run on). (ok, its output); `tasks` then holds
+        its tasks as Docker described them."""
+        with _docker_errors("running a job"):
+            template = {**template, "RestartPolicy": {"Condition": "none"}}
             if global_job:
                 mode = docker.types.ServiceMode("global-job")
             else:
                 mode = docker.types.ServiceMode("replicated-job", replicas=1)
-                template.pop("Placement", None)
             labels = {STACK_LABEL: self.swarm.project, "io.switcher.job": name}
             service_name = f"{self.swarm.project}_job-{name}"
             with suppress_missing():
                 self.swarm.manager.client.api.remove_service(service_name)
             created = self.swarm.manager.client.api.create_service(
-                template, name=service_name, labels=labels, mode=mode, networks=spec["TaskTemplate"].get("Networks")
+                template, name=service_name, labels=labels, mode=mode, networks=networks
             )
             service_id = created["ID"]
             try:
@@ -83,6 +94,7 @@ class Jobs:
             if done or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        self.tasks = tasks
         output = self._job_logs(service_id)
         if not done:
             return False, f"{output}\nstill running after {timeout:.0f} s"

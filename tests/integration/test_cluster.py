@@ -18,6 +18,7 @@ import subprocess
 import tarfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,7 @@ def test_three_engines_as_one_swarm_with_a_registry(cluster, release, client, tm
     # switcher push: the release's images into the registry, each checked there.
     env = StackEnv.create(
         tmp_path, release, client, ENGINE="swarm", SWARM_MANAGER=f"unix:///run/switcher-cluster/{name}/n1.sock",
-        REGISTRY=f"{net}.1:5000",
+        REGISTRY=f"{net}.1:5000", SHARED_DIR=f"/var/lib/switcher-cluster/{name}/shared",
     )  # fmt: skip
     pushed = ok(env.switcher("push", release, "--env", env.name, timeout=900))
     references = [line.split()[0] for line in pushed.stdout.splitlines()]
@@ -158,8 +159,14 @@ def swarm_env(tmp_path: Path, release: str, client, name: str, net: str) -> Stac
     hosts = ",".join(["localhost", "127.0.0.1", *(f"{net}.1{k}" for k in (1, 2, 3))])
     return StackEnv.create(
         tmp_path, release, client, ENGINE="swarm", SWARM_MANAGER=f"unix:///run/switcher-cluster/{name}/n1.sock",
-        REGISTRY=f"{net}.1:5000", SITE_HOSTS=hosts, APP_REPLICAS="2",
+        REGISTRY=f"{net}.1:5000", SITE_HOSTS=hosts, APP_REPLICAS="2", SHARED_DIR=shared_dir(name),
+        SETTINGS_MODULE="pressroom.settings_test",  # its /upload
     )  # fmt: skip
+
+
+def shared_dir(name: str) -> str:
+    """What cluster.sh gives the nodes as their shared storage (one directory of this machine)."""
+    return f"/var/lib/switcher-cluster/{name}/shared"
 
 
 def stack_services(name: str, project: str) -> str:
@@ -193,6 +200,15 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
         assert absent.returncode == 8 and "is not in the registry" in absent.stderr, absent.stderr
         assert "Traceback" not in absent.stderr
         assert stack_services(name, env.project) == ""
+        # So is a SHARED_DIR the nodes do not have.
+        env.settings["SHARED_DIR"] = f"/var/lib/switcher-cluster/{name}/nowhere"
+        env.write_env_file()
+        unshared = env.switcher("up", "--release", release, "--env", env.name, timeout=300)
+        assert unshared.returncode != 0 and f"SHARED_DIR={env.settings['SHARED_DIR']}" in unshared.stderr
+        assert "the stack was not changed" in unshared.stderr and "Traceback" not in unshared.stderr
+        assert stack_services(name, env.project) == ""
+        env.settings["SHARED_DIR"] = shared_dir(name)
+        env.write_env_file()
 
         ok(env.switcher("up", "--release", release, "--env", env.name, timeout=900))
         status = env.status()
@@ -204,6 +220,7 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
         for k in (1, 2, 3):
             page = requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10)
             assert page.status_code == 200 and page.headers["X-Release"] == release
+        shared = uploads_and_orders_are_shared(env, name, net, port)
 
         # deploy --promote under keep-alive load, rollback under new-connection load.
         ok(env.switcher("push", newer, "--env", env.name, timeout=900))
@@ -238,14 +255,52 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
         an_lb_that_disagrees_is_reported_and_set_by_up(env, name)
         cut_off_a_node_under_load(env, name, net, port)
         kill_a_node_under_load(env, name, net, port)
+        uploads_and_orders_are_shared(env, name, net, port, shared)
 
         ok(env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600))
         assert stack_services(name, env.project) == ""
         assert node_volumes(name, env.project) == []
+        assert not Path(shared_dir(name), env.project).exists(), "down --volumes deletes the uploads and state"
         assert node(name, 1, "secret", "ls", "-q").stdout == ""
     finally:
         env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600)
         remove_release(client, newer)
+
+
+@dataclass
+class Shared:
+    url: str  # an upload's
+    content: bytes
+    orders: list[int]
+
+
+def uploads_and_orders_are_shared(
+    env: StackEnv, name: str, net: str, port: str, before: Shared | None = None
+) -> Shared:
+    """An upload through one node's lb is served by every node's lb, and order ids (the state
+    directory's orderid.txt) never repeat whichever node's task takes the order: both live in
+    SHARED_DIR. After a node's loss (`before`), the same upload is still there and the ids go on."""
+    lbs = [f"https://{net}.1{k}:{port}" for k in (1, 2, 3)]
+    if before is None:
+        content = uuid.uuid4().hex.encode()
+        stored = requests.post(lbs[0] + "/upload", files={"file": ("shared.txt", content)}, verify=False, timeout=10)
+        assert stored.status_code == 200, stored.text[:200]
+        before = Shared(url=stored.json()["url"], content=content, orders=[])
+    for lb in lbs:
+        served = requests.get(lb + before.url, verify=False, timeout=10)
+        assert served.status_code == 200 and served.content == before.content, f"{lb}{before.url}: {served.status_code}"
+    orders = []
+    for i in range(24):  # 8 per lb: under the write limit's burst
+        placed = requests.post(lbs[i % 3] + "/orders", verify=False, timeout=10)
+        assert placed.status_code == 200, placed.text[:200]
+        orders.append(placed.json()["id"])
+    assert len(set(orders)) == len(orders), f"order ids repeated across nodes: {sorted(orders)}"
+    assert min(orders) > max(before.orders, default=0), "the counter went on from where it was"
+    root = Path(shared_dir(name), env.project)
+    assert (root / "media" / before.url.removeprefix("/media/")).read_bytes() == before.content
+    assert int((root / "state" / "orderid.txt").read_text()) == max(orders)
+    print(f"shared: one upload served by 3 lbs; {len(orders)} orders through 3 lbs, ids {min(orders)}-{max(orders)}")
+    return Shared(url=before.url, content=before.content, orders=before.orders + orders)
 
 
 def logs_and_history(env: StackEnv) -> None:

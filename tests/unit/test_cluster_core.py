@@ -11,7 +11,7 @@ from switcher.errors import ConfigError, Unhealthy
 from switcher.plans import deploy_plan
 from switcher.swarm import Node, ServiceInfo, Task, _task, until
 
-SWARM = {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000"}
+SWARM = {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000", "SHARED_DIR": "/srv/shared"}
 
 
 def test_existing_services_keep_their_release_new_ones_get_the_requested():

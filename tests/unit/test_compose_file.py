@@ -62,10 +62,11 @@ def test_nginx_reads_the_flag_switcher_reads():
 
 
 def test_every_variable_of_the_swarm_stack_is_provided(paths):
-    env = validate("x", {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000"}, "f", paths.root)
+    swarm = {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///m.sock", "REGISTRY": "r:5000", "SHARED_DIR": "/srv/shared"}
+    env = validate("x", swarm, "f", paths.root)
     variables = compose_variables(env, Releases("r1", "r2", "r0"), {key: "s" for key in GENERATED})
     variables.update(TLS_CERT_SECRET="c", TLS_KEY_SECRET="k", CRON_REPLICAS="1")  # ClusterStack.variables
-    variables.update(BLUE_REPLICAS="2", GREEN_REPLICAS="0")
+    variables.update(BLUE_REPLICAS="2", GREEN_REPLICAS="0", SHARED_ROOT="/srv/shared/x", SHARED_KEY="k")
     used = set(re.findall(r"\$\{([A-Z_]+)(?::\?|\}|:-)", SWARM))
     assert {"REGISTRY", "BLUE_REPLICAS", "GREEN_REPLICAS", "SUBNET"} <= used
     assert sorted(used - set(variables)) == []

@@ -9,7 +9,12 @@ from switcher.registry import RELEASE_IMAGES, Registry, remote_reference
 
 from .conftest import ROOT
 
-SWARM = {"ENGINE": "swarm", "SWARM_MANAGER": "unix:///run/switcher-cluster/main/n1.sock", "REGISTRY": "10.0.0.1:5000"}
+SWARM = {
+    "ENGINE": "swarm",
+    "SWARM_MANAGER": "unix:///run/switcher-cluster/main/n1.sock",
+    "REGISTRY": "10.0.0.1:5000",
+    "SHARED_DIR": "/srv/switcher-shared",
+}
 
 
 @pytest.mark.parametrize(
@@ -29,6 +34,12 @@ def test_a_swarm_manager_is_an_endpoint_or_a_context(manager):
         ({**SWARM, "REGISTRY": ""}, "needs REGISTRY"),
         ({**SWARM, "REGISTRY": "https://registry.example.org"}, "needs REGISTRY"),
         ({**SWARM, "REGISTRY": "registry.example.org/../x"}, "needs REGISTRY"),
+        ({**SWARM, "SHARED_DIR": ""}, "needs SHARED_DIR"),
+        ({**SWARM, "SHARED_DIR": "srv/shared"}, "needs SHARED_DIR"),
+        ({**SWARM, "SHARED_DIR": "/"}, "needs SHARED_DIR"),
+        ({**SWARM, "SHARED_DIR": "/srv/../etc"}, "needs SHARED_DIR"),
+        ({**SWARM, "SHARED_DIR": "/srv/shared/"}, "needs SHARED_DIR"),
+        ({**SWARM, "SHARED_DIR": "/srv/a b"}, "needs SHARED_DIR"),
     ],
 )
 def test_engine_settings_are_checked(values, message):
