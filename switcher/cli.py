@@ -88,7 +88,8 @@ def _environment(env_name: str | None, swarm: bool = False) -> tuple[Paths, Envi
     if env.engine == "swarm" and not swarm:
         raise ConfigError(
             f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback, maintenance, cron, "
-            "db backup/list/verify/restore/export/import, manage, logs, history, unlock and down work on a cluster yet "
+            "db backup/list/verify/restore/export/import/replace, manage, logs, history, unlock and down work on a "
+            "cluster yet "
             "(this command is not built for it: issue #11)"
         )
     return paths, env
@@ -526,7 +527,7 @@ def push(release: str, env_name: str | None) -> None:
 def db() -> None:
     """The environment's database: backups in its `backups` volume (kept across `down`; on a
     cluster, on the db's node), restore, export and import, and `replace --from` another
-    environment (one engine only)."""
+    environment (on this engine, or on another: a cluster and one host)."""
 
 
 @db.command(name="backup")
@@ -615,16 +616,17 @@ def db_replace(source_name: str, backup_id: str | None, fresh: bool, yes: bool, 
     """Replace this environment's database with another's (the old guide's
     integration_db_replace): this environment's credentials are kept, its own database is backed
     up first, the live release migrates the data, DB_REPLACE_HOOK runs (to anonymise), then
-    maintenance goes off and cron on. Never replaces production."""
-    from switcher.config import load_environment
+    maintenance goes off and cron on. Never replaces production. Either environment may be a
+    cluster (ENGINE=swarm): the backup then travels as `db export`'s archive."""
+    from switcher.db_replace import refuse_replacing
 
-    target = _cutover(env_name)
-    source = Cutover(target.paths, load_environment(source_name, target.paths), target.docker, _say)
     if backup_id is not None:
         backups.check_id(backup_id)
     if fresh and backup_id is not None:
         raise Refused("choose --backup or --fresh, not both")
-    target.refuse_replacing(source)  # before asking
+    target = _database(env_name)
+    source = _database(source_name)
+    refuse_replacing(target.env.name, source.env.name)  # before asking
     if not yes:
         click.confirm(f"Replace the database of {target.env.name} with {source_name}'s?", abort=True)
     for line in target.replace_from(source, backup_id, fresh):

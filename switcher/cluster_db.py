@@ -1,4 +1,4 @@
-"""`switcher db backup/list/verify/restore/export/import` on a Swarm (ENGINE=swarm): the same
+"""`switcher db backup/list/verify/restore/export/import/replace` on a Swarm (ENGINE=swarm): the same
 backups as on one engine (db_backups.py), made by `db-backup` in the db task through the engine
 of the node that runs it, into the db's `backups` volume on that node (the db is pinned there
 with its data).
@@ -6,7 +6,8 @@ with its data).
 A restore takes the same steps as on one host: under the lock, the backup verified, every lb in
 maintenance (left on for the operator to check through the bypass), cron stopped (kept so until
 `switcher cron start`), a backup of the database it replaces, the restore (rows checked, then
-the swap), memcached emptied."""
+the swap), memcached emptied. `replace` adds a migration, DB_REPLACE_HOOK, and maintenance
+off and cron on again at the end, as on one host."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from switcher.backup_archive import postgres_owner, read_archive
 from switcher.backups import Backup
 from switcher.cluster_stack import ClusterStack
 from switcher.db_backups import restore_summary
+from switcher.db_replace import BackupSource, carry_backup, choose_backup, refuse_replacing, replaced_summary
 from switcher.errors import SwitcherError
 from switcher.maintenance_mode import apply_maintenance
 from switcher.swarm_engine import SwarmEngine
@@ -28,7 +30,7 @@ FLUSH_MEMCACHED = "printf 'flush_all\\r\\nquit\\r\\n' | timeout 5 nc -N 127.0.0.
 
 class ClusterDatabase:
     def __init__(self, stack: ClusterStack) -> None:
-        self.stack, self.report = stack, stack.report
+        self.stack, self.env, self.report = stack, stack.env, stack.report
         self.engine = SwarmEngine(stack)
         self.shelf = self.engine.shelf
 
@@ -60,30 +62,74 @@ class ClusterDatabase:
         that was lost with its backups."""
         backup_id, record = read_archive(source)  # before the lock: a bad archive changes nothing
         with self.engine.locked(f"db import {backup_id}"):
-            task, engine = self.stack.task_engine("db")
-            self.shelf.bring_in(
-                source,
-                backup_id,
-                lambda: postgres_owner(engine, task.container_id),
-                lambda data: engine.archive_in(task.container_id, BACKUPS, data),
-            )
+            self._bring_in(source, backup_id)
         return record
+
+    def _bring_in(self, source: Path, backup_id: str) -> None:
+        task, engine = self.stack.task_engine("db")
+        self.shelf.bring_in(
+            source,
+            backup_id,
+            lambda: postgres_owner(engine, task.container_id),
+            lambda data: engine.archive_in(task.container_id, BACKUPS, data),
+        )
 
     def restore(self, backup_id: str) -> list[str]:
         backups.check_id(backup_id)
         started = time.monotonic()
         with self.engine.locked(f"db restore {backup_id}"):
-            live_release = self.engine.live_release()
-            chosen = self.shelf.verify(backup_id)  # a damaged file is refused before anything changes
-            if not all(lb.in_maintenance() for lb in self.engine.lbs()):
-                self.report("turning maintenance on on every lb")
-                token = self.stack.credentials()["MAINTENANCE_TOKEN"]
-                apply_maintenance(self.engine, True, token, "Restoring data", 600, [])
-            self.engine.hold_cron(True, live_release)
-            safety = self.shelf.create(live_release, "before-restore", f"before restoring {backup_id}")
-            self.shelf.restore(backup_id, "db-restore", started, safety.id)
-            self.flush_cache()
+            chosen, safety, live_release, _ = self._swap_in(backup_id, "db-restore", started)
         return restore_summary(chosen, safety, live_release)
+
+    def _swap_in(self, backup_id: str, action: str, started: float) -> tuple[Backup, Backup, str, bool]:
+        """Under the lock: the backup verified, every lb in maintenance, cron stopped (the
+        operator's cron state set), a backup of the database as it is, the restore (rows
+        checked, then the swap), memcached emptied. The backup, the safety backup, the live
+        release and whether maintenance was turned on."""
+        live_release = self.engine.live_release()
+        chosen = self.shelf.verify(backup_id)  # a damaged file is refused before anything changes
+        turned_on = not all(lb.in_maintenance() for lb in self.engine.lbs())
+        if turned_on:
+            self.report("turning maintenance on on every lb")
+            apply_maintenance(self.engine, True, self.token(), "Restoring data", 600, [])
+        self.engine.hold_cron(True, live_release)
+        safety = self.shelf.create(live_release, "before-restore", f"before restoring {backup_id}")
+        self.shelf.restore(backup_id, action, started, safety.id)
+        self.flush_cache()
+        return chosen, safety, live_release, turned_on
+
+    def token(self) -> str:
+        return self.stack.credentials()["MAINTENANCE_TOKEN"]
+
+    # -- another environment's data -----------------------------------------------------------
+    def replace_from(self, source: BackupSource, backup_id: str | None, fresh: bool) -> list[str]:
+        """The same steps as on one host (database.py): the source's backup brought here as an
+        archive (db_replace.py) unless it is here already, restored as `restore` does,
+        migrated by the live release (a job), DB_REPLACE_HOOK (a job), then maintenance off
+        (if this turned it on) and cron on again (unless an operator had stopped it)."""
+        refuse_replacing(self.env.name, source.env.name)
+        chosen = choose_backup(source, backup_id, fresh, self.env.name)
+        started = time.monotonic()
+        with self.engine.locked(f"db replace from {source.env.name}"):
+            cron_was_stopped = self.stack.cron_stopped()
+            if chosen.id not in {backup.id for backup in self.backups()}:
+                carry_backup(source, chosen, self._bring_in, self.report)
+            _, safety, live_release, turned_on = self._swap_in(chosen.id, "db-replace", started)
+            self.report(f"migrating {source.env.name}'s data with {live_release}")
+            self.stack.job("migrate", live_release, ["python3", "manage.py", "migrate", "--noinput"])
+            hook = self.env.db_replace_hook
+            if hook:
+                self.report(f"running DB_REPLACE_HOOK: manage.py {' '.join(hook)}")
+                self.stack.job("replace-hook", live_release, ["python3", "manage.py", *hook])
+            self.flush_cache()
+            if turned_on:
+                self.report("turning maintenance off on every lb")
+                apply_maintenance(self.engine, False, self.token(), None, 0, [])
+            if cron_was_stopped:
+                self.report("cron stays stopped (`switcher cron start` starts it)")
+            else:
+                self.engine.hold_cron(False, live_release)
+        return replaced_summary(self.env.name, source.env.name, chosen, safety)
 
     def flush_cache(self) -> None:
         """Empty memcached (the data under the cached pages changed); said, not fatal, when it

@@ -12,7 +12,8 @@ from switcher import backups
 from switcher.backup_archive import postgres_owner, read_archive
 from switcher.backups import Backup
 from switcher.db_backups import DbBackups, restore_summary
-from switcher.errors import NotFound, Refused, SwitcherError
+from switcher.db_replace import BackupSource, carry_backup, choose_backup, refuse_replacing, replaced_summary
+from switcher.errors import SwitcherError
 from switcher.session import Session
 
 
@@ -94,46 +95,39 @@ class Database(Session):
         backup_id, record = read_archive(source)
         self.status()
         with self.locked(f"db import {backup_id}"):
-            db = self.containers()["db"].name
-
-            def copy_in(data: BinaryIO) -> None:
-                with self.docker.volume_holder({self.backups_volume: "/volume"}) as holder:
-                    self.docker.archive_in(holder, "/volume", data)
-
-            self.shelf.bring_in(source, backup_id, lambda: postgres_owner(self.docker, db), copy_in)
+            self._bring_in(source, backup_id)
         return record
+
+    def _bring_in(self, source: Path, backup_id: str) -> None:
+        """The archive `source` into the backups volume, checked; the caller holds the lock."""
+        db = self.containers()["db"].name
+
+        def copy_in(data: BinaryIO) -> None:
+            with self.docker.volume_holder({self.backups_volume: "/volume"}) as holder:
+                self.docker.archive_in(holder, "/volume", data)
+
+        self.shelf.bring_in(source, backup_id, lambda: postgres_owner(self.docker, db), copy_in)
 
     @property
     def backups_volume(self) -> str:
         return f"{self.env.project}_backups"
 
     # -- another environment's data -----------------------------------------------------------
-    def replace_from(self, source: Database, backup_id: str | None, fresh: bool) -> list[str]:
+    def replace_from(self, source: BackupSource, backup_id: str | None, fresh: bool) -> list[str]:
         """The old guide's integration_db_replace: `source`'s latest (or a fresh, or the named)
         backup restored here with this environment's credentials, migrated by the live release,
-        the DB_REPLACE_HOOK run, then maintenance off and cron on again. Never on production."""
-        self.refuse_replacing(source)
-        if backup_id is not None:
-            backups.check_id(backup_id)
+        the DB_REPLACE_HOOK run, then maintenance off and cron on again. Never on production.
+        `source` may be on this engine (its backups volume copied) or a cluster (db_replace.py)."""
+        refuse_replacing(self.env.name, source.env.name)
         self.status()
-        if fresh:
-            chosen = source.backup_locked("for-" + self.env.name)
-        else:
-            listed = source.backups()
-            if backup_id is not None:
-                listed = [backup for backup in listed if backup.id == backup_id]
-            if not listed:
-                what = f"no backup {backup_id}" if backup_id else "no backup (use --fresh to take one)"
-                raise NotFound(f"{source.env.name} has {what}")
-            chosen = listed[0]
+        chosen = choose_backup(source, backup_id, fresh, self.env.name)
         started = time.monotonic()
         with self.locked(f"db replace from {source.env.name}"):
             if chosen.id not in {backup.id for backup in self.backups()}:
-                self.report(f"copying {source.env.name}'s backup {chosen.id} ({chosen.size} bytes)")
-                volumes = {source.backups_volume: "/source", self.backups_volume: "/target"}
-                with self.docker.volume_holder(volumes) as holder:
-                    for name in (f"{chosen.id}.dump", f"{chosen.id}.json"):
-                        self.docker.archive_in(holder, "/target", self.docker.archive_out(holder, f"/source/{name}"))
+                if isinstance(source, Database):
+                    self._copy_backup(source, chosen)
+                else:
+                    carry_backup(source, chosen, self._bring_in, self.report)
             _, safety, live_release, turned_on = self._swap_in(chosen.id, "db-replace", started)
             self.report(f"migrating {source.env.name}'s data with {live_release}")
             self.task(["python3", "manage.py", "migrate", "--noinput"], live_release)
@@ -143,16 +137,15 @@ class Database(Session):
                 self.task(["python3", "manage.py", *hook], live_release)
             self.stack.flush_cache()
             self.end_maintenance(turned_on, live_release)
-        return [
-            f"{self.env.name} now holds {source.env.name}'s data of {chosen.created} (backup {chosen.id}); "
-            f"its own database before is backup {safety.id}"
-        ]
+        return replaced_summary(self.env.name, source.env.name, chosen, safety)
 
-    def refuse_replacing(self, source: Database) -> None:
-        if self.env.name == "production":
-            raise Refused("db replace never replaces production's database (restore one of its own backups)")
-        if source.env.name == self.env.name:
-            raise Refused(f"{self.env.name} cannot replace its database with its own")
+    def _copy_backup(self, source: Database, chosen: Backup) -> None:
+        """Another environment's backup on this engine: volume to volume."""
+        self.report(f"copying {source.env.name}'s backup {chosen.id} ({chosen.size} bytes)")
+        volumes = {source.backups_volume: "/source", self.backups_volume: "/target"}
+        with self.docker.volume_holder(volumes) as holder:
+            for name in (f"{chosen.id}.dump", f"{chosen.id}.json"):
+                self.docker.archive_in(holder, "/target", self.docker.archive_out(holder, f"/source/{name}"))
 
     def end_maintenance(self, turned_on: bool, live_release: str) -> None:
         from switcher.maintenance import MaintenanceSwitch

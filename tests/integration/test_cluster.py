@@ -29,7 +29,7 @@ from switcher.swarm import Swarm
 
 from .clusterload import ClusterLoad, NodeLoss, cut_off_node, kill_node, wait_every_lb_back
 from .load import Load
-from .stackenv import ROOT, SWITCHER, StackEnv, ok, release_with_files, remove_release
+from .stackenv import ROOT, SWITCHER, StackEnv, ok, release_with_files, remove_release, running_stack
 from .test_migrations import ADD_NOTE, HAS_SUMMARY, MODEL
 
 pytestmark = pytest.mark.integration
@@ -161,6 +161,7 @@ def swarm_env(tmp_path: Path, release: str, client, name: str, net: str) -> Stac
         tmp_path, release, client, ENGINE="swarm", SWARM_MANAGER=f"unix:///run/switcher-cluster/{name}/n1.sock",
         REGISTRY=f"{net}.1:5000", SITE_HOSTS=hosts, APP_REPLICAS="2", SHARED_DIR=shared_dir(name),
         SETTINGS_MODULE="pressroom.settings_test",  # its /upload
+        DB_REPLACE_HOOK="anonymise --placeholder=hidden",
     )  # fmt: skip
 
 
@@ -244,18 +245,25 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
             assert [lb["live"] for lb in status["lbs"]] == [status["live"]] * 3
             assert status["services"]["cron"]["tasks"][0]["release"] == expected
 
-        logs_and_history(env)
-        backup_and_restore(env, name, net, port)
-        deploy_behind_maintenance(env, net, port, newer)
-        stop_old_and_bring_it_back(env, net, port)
-        maintenance_on_every_lb(env, net, port)
-        cron_stop(env)
-        killed_at_each_promote_step(env, net, port)
-        cron_start(env)
-        an_lb_that_disagrees_is_reported_and_set_by_up(env, name)
-        cut_off_a_node_under_load(env, name, net, port)
-        kill_a_node_under_load(env, name, net, port)
-        uploads_and_orders_are_shared(env, name, net, port, shared)
+        steps = [
+            (logs_and_history, env),
+            (backup_and_restore, env, name, net, port),
+            (replace_from_one_host, env, name, net, port, client, tmp_path),
+            (deploy_behind_maintenance, env, net, port, newer),
+            (stop_old_and_bring_it_back, env, net, port),
+            (maintenance_on_every_lb, env, net, port),
+            (cron_stop, env),
+            (killed_at_each_promote_step, env, net, port),
+            (cron_start, env),
+            (an_lb_that_disagrees_is_reported_and_set_by_up, env, name),
+            (cut_off_a_node_under_load, env, name, net, port),
+            (kill_a_node_under_load, env, name, net, port),
+            (uploads_and_orders_are_shared, env, name, net, port, shared),
+        ]
+        for step, *arguments in steps:
+            begun = time.monotonic()
+            step(*arguments)
+            print(f"step {step.__name__}: {time.monotonic() - begun:.0f} s")
 
         ok(env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600))
         assert stack_services(name, env.project) == ""
@@ -396,6 +404,38 @@ def backup_and_restore(env: StackEnv, name: str, net: str, port: str) -> None:
     out = ok(env.switcher("db", "list", "--json", "--env", env.name)).stdout
     labels = [json.loads(line)["label"] for line in out.splitlines()]
     assert "before-restore" in labels, "the replaced database was backed up first"
+
+
+def replace_from_one_host(env: StackEnv, name: str, net: str, port: str, client, tmp_path: Path) -> None:
+    """`db replace --from` an environment on this machine's one engine into the cluster (the old
+    guide's production data onto integration, across engines): the source's fresh backup
+    travels as an archive, is restored with every lb in maintenance, migrated, anonymised by
+    DB_REPLACE_HOOK; then maintenance is off and cron runs again; the source is unchanged."""
+    with running_stack(tmp_path / "source", env.release, client) as source:
+        source.psql("UPDATE press_pressrelease SET slug = 'src-' || slug")
+        (env.directory / "env" / f"{source.name}.env").write_text(
+            (source.directory / "env" / f"{source.name}.env").read_text()
+        )
+        summaries = source.psql("SELECT count(DISTINCT summary) FROM press_pressrelease")
+        command = ("db", "replace", "--from", source.name, "--fresh", "--yes", "--env", env.name)
+        result = ok(env.switcher(*command, timeout=900))
+        assert f"copying {source.name}'s backup" in result.stderr and "as an archive" in result.stderr
+        assert "running DB_REPLACE_HOOK: manage.py anonymise --placeholder=hidden" in result.stderr
+        slugs = "SELECT slug FROM press_pressrelease ORDER BY slug"
+        assert db_psql(env, name, slugs) == source.psql(slugs) and db_psql(env, name, slugs).startswith("src-")
+        assert db_psql(env, name, "SELECT DISTINCT summary FROM press_pressrelease") == "hidden"
+        assert source.psql("SELECT count(DISTINCT summary) FROM press_pressrelease") == summaries
+    status = env.status()
+    assert not any(lb["maintenance"] for lb in status["lbs"]), status["lbs"]
+    assert [t["state"] for t in status["services"]["cron"]["tasks"] if t["state"] == "running"] == ["running"]
+    for k in (1, 2, 3):
+        page = requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10)
+        assert page.status_code == 200 and "<br>hidden<" in page.text, (k, page.status_code)
+    labels = [
+        json.loads(line)["label"]
+        for line in ok(env.switcher("db", "list", "--json", "--env", env.name)).stdout.splitlines()
+    ]
+    assert labels.count("before-restore") == 2, "the cluster's own database was backed up before it was replaced"
 
 
 def deploy_behind_maintenance(env: StackEnv, net: str, port: str, newer: str) -> None:
