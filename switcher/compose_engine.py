@@ -19,11 +19,10 @@ if TYPE_CHECKING:  # chores.py uses this engine for maintenance
 
 
 class ComposeEngine(EveryLb):
-    preview = True  # the idle colour answers on the preview listener (PREVIEW_PORT on 127.0.0.1)
-
     def __init__(self, session: Chores) -> None:
         self.session, self.docker = session, session.docker
         self.env, self.store, self.report = session.env, session.store, session.report
+        self.preview_url: str | None = self.env.preview_url  # PREVIEW_PORT on 127.0.0.1
 
     def locked(self, command: str) -> EnvironmentLock:
         return self.session.locked(command)

@@ -27,7 +27,7 @@ class Deployment:
         self.engine, self.report = engine, engine.report
 
     def plan(self, idle: str, release: str, options: Options):
-        return deploy_plan(idle, release, self.engine.env.smoke_paths, options.maintenance, self.engine.preview)
+        return deploy_plan(idle, release, self.engine.env.smoke_paths, options.maintenance)
 
     def deploy(self, release: str, options: Options, dry_run: bool, then_promote: bool) -> None:
         check_release(release)
@@ -159,7 +159,7 @@ class Deployment:
         assert record is not None
         colors.write_record(engine.store, idle, colors.finished(record))
         self._record(started, "ok", **fields, **facts)
-        self.report(f"release {release} is ready on {idle}" + (f": {engine.env.preview_url}" if engine.preview else ""))
+        self.report(f"release {release} is ready on {idle}" + (f": {engine.preview_url}" if engine.preview_url else ""))
         return idle, turned_on
 
     def _smoke(self, color: str, release: str, timeout: float) -> None:

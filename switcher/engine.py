@@ -109,7 +109,9 @@ class Engine(Protocol):
 class DeployEngine(Engine, Protocol):
     """What deploy needs of an engine beyond promote's (deployment.py)."""
 
-    preview: bool  # the idle colour answers through a preview listener switcher can reach
+    # Where an operator can look at the idle colour: one engine's preview listener; None on a
+    # Swarm, whose lbs serve the preview to the stack's own network only (cluster_preview.py).
+    preview_url: str | None
 
     def credentials(self) -> dict[str, str]: ...
 
@@ -131,7 +133,7 @@ class DeployEngine(Engine, Protocol):
         """`command` in a one-off container of `release` with the site's settings; its output."""
 
     def wait_ready(self, color: str, release: str, health_timeout: float, verify_timeout: float) -> None:
-        """`color` runs `release`, healthy (and answers through preview where there is one)."""
+        """`color` runs `release`, healthy (one engine: and answers through preview)."""
 
     def warm(self, color: str) -> None: ...
 

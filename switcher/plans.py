@@ -30,11 +30,9 @@ class Options:
     accept_incompatible: bool = False
 
 
-def deploy_plan(
-    idle: str, release: str, smoke_paths: list[str] | None = None, maintenance: bool = False, preview: bool = True
-) -> list[Step]:
-    """deploy's steps, the same on every engine; `preview`: the idle colour answers through a
-    preview listener (one engine; on a Swarm its tasks' health checks stand in for warm and smoke)."""
+def deploy_plan(idle: str, release: str, smoke_paths: list[str] | None = None, maintenance: bool = False) -> list[Step]:
+    """deploy's steps, the same on every engine (the preview: one engine's listener on
+    127.0.0.1; on a Swarm the lbs' own, asked from a job on the stack's network)."""
     paths = ", ".join(smoke_paths or ["/"])
     steps = [
         Step("check-release", f"refuse unless the images of release {release} exist (a Swarm: in REGISTRY)"),
@@ -52,14 +50,15 @@ def deploy_plan(
         Step("migrate", f"run `manage.py migrate` of {release} with lock_timeout MIGRATE_LOCK_TIMEOUT"),
         Step("check-deploy", f"run `manage.py check --deploy` in a one-off container of {release}"),
     ]
-    if preview:
-        steps += [
-            Step("wait-healthy", f"wait until app-{idle} is healthy and /healthz answers through preview"),
-            Step("warm", f"send a few requests to app-{idle} through preview"),
-            Step("smoke", f"check that preview answers {paths} (2xx, or a redirect within the site) from {release}"),
-        ]
-    else:
-        steps.append(Step("wait-healthy", f"wait until every task of app-{idle} runs {release} and is healthy"))
+    steps += [
+        Step(
+            "wait-healthy",
+            f"wait until app-{idle} runs {release}, healthy (one engine: /healthz answers through preview; "
+            "a Swarm: every task)",
+        ),
+        Step("warm", f"send a few requests to app-{idle} through preview"),
+        Step("smoke", f"check that preview answers {paths} (2xx, or a redirect within the site) from {release}"),
+    ]
     steps.append(Step("publish", f"publish the static files and maintenance page of {release} (no overwrite)"))
     return steps
 

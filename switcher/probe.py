@@ -30,6 +30,12 @@ class _HostAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
+def probe_host(env: Environment) -> str:
+    """The Host header of switcher's own requests: the first name of SITE_HOSTS that is not a
+    wildcard."""
+    return next((h for h in env.site_hosts if not h.startswith("*.")), "localhost")
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -43,7 +49,7 @@ class SiteProbe:
         """`certificate`: the environment's self-signed one, trusted as it is; with the user's
         own certificate (TLS_CERT) or a CA's (acme) the system's CAs decide."""
         self.env, self.timeout = env, timeout
-        self.host = next((h for h in env.site_hosts if not h.startswith("*.")), "localhost")
+        self.host = probe_host(env)
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.verify = True

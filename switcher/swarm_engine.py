@@ -11,23 +11,26 @@ from typing import Any
 
 from switcher import migrations
 from switcher.cluster_plan import plan_releases
+from switcher.cluster_preview import PREVIEW_TIMEOUT, parse_answers
+from switcher.cluster_preview import command as preview_command
 from switcher.cluster_probe import verify_lbs
 from switcher.cluster_stack import LB_CONSTRAINT, ClusterStack
 from switcher.compose import Releases
 from switcher.db_backups import DbBackups
 from switcher.engine import ColorState, EveryLb, Routing, wait_drained
-from switcher.errors import ConfigError, NotFound, SwitcherError, Unhealthy
+from switcher.errors import NotFound, SwitcherError, Unhealthy, last_lines
 from switcher.lock import EnvironmentLock
 from switcher.plans import retained_releases
-from switcher.probe import Answer
+from switcher.probe import Answer, probe_host
 from switcher.registry import remote_reference
 from switcher.schema import REPORTER
 from switcher.swarm import Task
+from switcher.swarm_jobs import Jobs
 from switcher.switch import LbContainer
 
 
 class SwarmEngine(EveryLb):
-    preview = False  # the idle colour's preview listener is not published on a cluster
+    preview_url = None  # each lb's preview listener serves the stack's network only
 
     def __init__(self, stack: ClusterStack) -> None:
         self.stack, self.swarm = stack, stack.swarm
@@ -174,10 +177,21 @@ class SwarmEngine(EveryLb):
         self.swarm.wait_release(f"app-{color}", release, health_timeout)
 
     def warm(self, color: str) -> None:
-        raise ConfigError("a cluster has no preview listener to warm the idle colour through")
+        self._preview(color, ["/", "/", "/healthz"])
 
     def preview_get(self, color: str, path: str) -> Answer:
-        raise ConfigError("a cluster has no preview listener to smoke-test the idle colour through")
+        return self._preview(color, [path])[0]
+
+    def _preview(self, color: str, paths: list[str]) -> list[Answer]:
+        """GETs of `paths` through the lbs' preview listener, made by a job on the stack's
+        network (cluster_preview.py); the colour's own image runs it."""
+        release = self.color(color).release or self.live_release()
+        image = remote_reference(self.env, "site", release)
+        command = preview_command(probe_host(self.env), paths)
+        ok, output = Jobs(self.swarm).run("preview", "app-blue", image, command, timeout=PREVIEW_TIMEOUT)
+        if not ok:
+            raise SwitcherError(f"the preview job (release {release}) failed: {last_lines(output, 2)[:300]}")
+        return parse_answers(output, paths)
 
     # -- cron, and what runs beside the site -----------------------------------------------------
     def live_release(self) -> str:

@@ -234,6 +234,8 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
             if command[0] == "deploy":
                 assert "1 migration(s) to apply; 0 operation(s)" in result.stderr, result.stderr
                 assert "backing up the database" in result.stderr
+                # warm and smoke through the lbs' preview listener, from a job on the stack's network
+                assert "step 9/10 smoke: check that preview answers /" in result.stderr, result.stderr
                 time.sleep(2)
             failed = [a for a in load.answers if a.status != 200]
             print(f"{command[0]}: {len(load.answers)} requests, {len(failed)} failed")
@@ -249,6 +251,7 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
             (logs_and_history, env),
             (backup_and_restore, env, name, net, port),
             (replace_from_one_host, env, name, net, port, client, tmp_path),
+            (a_release_that_fails_its_smoke_test_stays_off, env, net, port, newer),
             (deploy_behind_maintenance, env, net, port, newer),
             (stop_old_and_bring_it_back, env, net, port),
             (maintenance_on_every_lb, env, net, port),
@@ -436,6 +439,30 @@ def replace_from_one_host(env: StackEnv, name: str, net: str, port: str, client,
         for line in ok(env.switcher("db", "list", "--json", "--env", env.name)).stdout.splitlines()
     ]
     assert labels.count("before-restore") == 2, "the cluster's own database was backed up before it was replaced"
+
+
+def a_release_that_fails_its_smoke_test_stays_off(env: StackEnv, net: str, port: str, newer: str) -> None:
+    """SMOKE_PATHS on a cluster: a path the new release answers 404 fails the deploy at its smoke
+    step; the idle colour is stopped and the live one serves on, on every lb."""
+    before = env.status()
+    env.settings["SMOKE_PATHS"] = "/,/no-such-page"
+    env.write_env_file()
+    try:
+        failed = env.switcher("deploy", newer, "--env", env.name, timeout=900)
+    finally:
+        del env.settings["SMOKE_PATHS"]
+        env.write_env_file()
+    assert failed.returncode != 0 and "preview /no-such-page answered 404" in failed.stderr, failed.stderr
+    assert "Traceback" not in failed.stderr
+    status = env.status()
+    idle = "green" if before["live"] == "blue" else "blue"
+    assert status["live"] == before["live"] and [lb["live"] for lb in status["lbs"]] == [before["live"]] * 3
+    assert [t for t in status["services"][f"app-{idle}"]["tasks"] if t["state"] == "running"] == []
+    live_tasks = before["services"][f"app-{before['live']}"]["tasks"]
+    (live_release,) = {t["release"] for t in live_tasks if t["state"] == "running"}
+    for k in (1, 2, 3):
+        page = requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10)
+        assert page.status_code == 200 and page.headers["X-Release"] == live_release
 
 
 def deploy_behind_maintenance(env: StackEnv, net: str, port: str, newer: str) -> None:

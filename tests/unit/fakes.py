@@ -215,7 +215,7 @@ class FakeEngine:
         self.colors[color] = ColorState(release, True, True, "running/healthy")
 
     # -- deploy (DeployEngine) ----------------------------------------------------------------
-    preview = True
+    preview_url = "https://127.0.0.1:9443/"
     plan: dict = {}  # noqa: RUF012 (what migration_plan answers; a test sets its own)
 
     def credentials(self) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """The pure parts of the cluster's commands: which release each service keeps, secret names,
 the named steps, and what status says of nodes, tasks and lbs."""
 
+import json
+
 import pytest
 
 from switcher.cluster_plan import color_replicas, plan_releases
@@ -41,10 +43,10 @@ def test_secret_names_follow_the_content():
     assert one == same != other and one.startswith("p_tls-key-") and len(one) == len("p_tls-key-") + 16
 
 
-def test_the_named_steps_of_a_deploy_without_a_preview_listener():
-    assert [s.name for s in deploy_plan("green", "r2", preview=False)] == [
+def test_a_deploy_has_the_same_named_steps_on_every_engine():
+    assert [s.name for s in deploy_plan("green", "r2")] == [
         "check-release", "check-migrations", "recreate", "backup", "migrate", "check-deploy", "wait-healthy",
-        "publish",
+        "warm", "smoke", "publish",
     ]  # fmt: skip
 
 
@@ -118,3 +120,25 @@ def test_swarm_settings_are_checked(paths):
     with pytest.raises(ConfigError, match="not built for ENGINE=swarm"):
         validate("x", {**SWARM, "TLS_MODE": "acme", "ACME_EMAIL": "a@example.org", "SITE_HOSTS": "example.org"}, "f",
                  paths.root)  # fmt: skip
+
+
+def test_the_preview_job_s_answers_are_read_line_by_line_and_all_must_be_there():
+    from switcher.cluster_preview import MARK, SCRIPT, command, parse_answers
+    from switcher.errors import SwitcherError
+
+    output = "\n".join(
+        [
+            "some noise",
+            MARK + json.dumps([200, "r2", "<html>", None]),
+            MARK + json.dumps([302, "r2", "", "/catalog/"]),
+        ]
+    )
+    first, second = parse_answers(output, ["/", "/shop"])
+    assert (first.status, first.release, first.body) == (200, "r2", "<html>")
+    assert (second.status, second.location) == (302, "/catalog/")
+    with pytest.raises(SwitcherError, match="answered 1 of 2"):
+        parse_answers(MARK + json.dumps([200, "r2", "", None]), ["/", "/shop"])
+    with pytest.raises(SwitcherError, match="not an answer"):
+        parse_answers(MARK + "[1, 2", ["/"])
+    assert command("example.org", ["/a"])[-2:] == ["example.org", "/a"]
+    compile(SCRIPT, "preview", "exec")  # the job's script is valid Python

@@ -83,12 +83,14 @@ def test_deploy_promote_goes_on_under_the_same_lock():
     assert [r["action"] for r in history.read(fake.store).records] == ["deploy", "promote"]
 
 
-def test_without_a_preview_listener_the_health_checks_stand_in_for_warm_and_smoke():
+def test_where_no_one_can_look_at_the_preview_its_url_is_not_offered():
     fake = FakeEngine(ENV, releases={"blue": "r1", "green": "r1"})
-    fake.preview = False
+    said: list[str] = []
+    fake.report = said.append
+    fake.preview_url = None  # a Swarm: the lbs serve the preview to the stack's network only
     Deployment(fake).deploy("r2", Options(), dry_run=False, then_promote=False)
-    assert not [call for call in fake.calls if call.startswith(("warm", "smoke"))]
-    assert "wait-healthy green r2" in fake.calls
+    assert [call for call in fake.calls if call.startswith(("warm", "smoke"))], "warm and smoke still run"
+    assert "release r2 is ready on green" in said and not [line for line in said if "9443" in line]
 
 
 def test_with_maintenance_it_goes_live_behind_the_page_and_the_page_goes_away(monkeypatch):
