@@ -88,8 +88,8 @@ def _environment(env_name: str | None, swarm: bool = False) -> tuple[Paths, Envi
     if env.engine == "swarm" and not swarm:
         raise ConfigError(
             f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback, maintenance, cron, "
-            "db backup/list/verify/restore/export/import/replace, manage, logs, history, unlock and down work on a "
-            "cluster yet "
+            "db backup/list/verify/restore/export/import/replace, secrets rotate, manage, logs, history, unlock and "
+            "down work on a cluster yet "
             "(this command is not built for it: issue #11)"
         )
     return paths, env
@@ -651,8 +651,18 @@ def secrets_rotate(name: str, env_name: str | None) -> None:
                            are recreated with it; needs maintenance mode on
     django-secret-key      both colours and cron are recreated with it (sessions and signed
                            values of the old key stop being valid); needs maintenance mode on
+
+    On a cluster (ENGINE=swarm) the same, on every lb; "recreated" there means every task of
+    both colours and cron replaced, one at a time.
     """
-    for line in _cutover(env_name).rotate_secret(name):
+    from switcher.cluster_secrets import ClusterSecrets
+
+    paths, env = _environment(env_name, swarm=True)
+    if env.engine == "swarm":
+        done = ClusterSecrets(ClusterStack(paths, env, _say)).rotate(name)
+    else:
+        done = Cutover(paths, env, Docker(), _say).rotate_secret(name)
+    for line in done:
         _say(line)
 
 

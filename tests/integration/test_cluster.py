@@ -255,6 +255,7 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
             (deploy_behind_maintenance, env, net, port, newer),
             (stop_old_and_bring_it_back, env, net, port),
             (maintenance_on_every_lb, env, net, port),
+            (secrets_rotated_on_every_lb_and_task, env, net, port),
             (cron_stop, env),
             (killed_at_each_promote_step, env, net, port),
             (cron_start, env),
@@ -536,6 +537,38 @@ def maintenance_on_every_lb(env: StackEnv, net: str, port: str) -> None:
     assert [answer.status_code for answer in answers] == [200] * 3
     failed = [a for a in load.answers if a.status != 200]
     assert load.answers and not failed, f"maintenance on/off: {len(failed)} failed: {failed[:3]}"
+
+
+def secrets_rotated_on_every_lb_and_task(env: StackEnv, net: str, port: str) -> None:
+    """`secrets rotate` on a cluster: the site's password is refused without maintenance (nothing
+    changed); the maintenance token is replaced on every lb (the old one no longer lets anyone
+    through); the site's database password is set in the db and every site task is replaced
+    with it: through the bypass every lb serves pages that read the database."""
+    token = ok(env.switcher("maintenance", "token", "--env", env.name)).stdout.strip()
+    refused = env.switcher("secrets", "rotate", "db-password", "--env", env.name)
+    assert refused.returncode != 0 and "turn maintenance on first" in refused.stderr, refused.stderr
+    assert ok(env.switcher("maintenance", "token", "--env", env.name)).stdout.strip() == token
+    ok(env.switcher("maintenance", "on", "--message", "Rotating", "--env", env.name))
+    ok(env.switcher("secrets", "rotate", "maintenance-token", "--env", env.name))
+    new = ok(env.switcher("maintenance", "token", "--env", env.name)).stdout.strip()
+    assert new != token
+
+    def bypass(k: int, value: str) -> requests.Response:
+        return requests.get(f"https://{net}.1{k}:{port}/press/", headers={"X-Maintenance-Bypass": value},
+                            verify=False, timeout=10)  # fmt: skip
+
+    for k in (1, 2, 3):
+        assert bypass(k, token).status_code == 503 and bypass(k, new).status_code == 200, k
+    result = ok(env.switcher("secrets", "rotate", "db-password", "--env", env.name, timeout=900))
+    assert "set it in the database" in result.stderr and "replaced the tasks of app-blue" in result.stderr
+    assert "replaced the tasks of app-green" in result.stderr and "replaced the tasks of cron" in result.stderr
+    for k in (1, 2, 3):
+        page = bypass(k, new)
+        assert page.status_code == 200 and "<td>" in page.text, (k, page.status_code, page.text[:200])
+    ok(env.switcher("maintenance", "off", "--env", env.name))
+    assert [requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10).status_code for k in (1, 2, 3)] == [
+        200
+    ] * 3
 
 
 def cron_stop(env: StackEnv) -> None:

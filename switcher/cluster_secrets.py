@@ -1,0 +1,77 @@
+"""`switcher secrets rotate NAME` on a Swarm (ENGINE=swarm): the same rules as on one host
+(chores.py). A new value is stored in the environment's store on the manager's engine and
+applied: the maintenance token on every lb that shows the page; the database passwords in the
+db task (`db-roles`); the site's password and Django's secret key in the services that use
+them (both colours and cron, a `docker stack deploy` that replaces their tasks one by one),
+only while every lb shows the maintenance page, because old and new tasks cannot both work
+meanwhile."""
+
+from __future__ import annotations
+
+import time
+
+from switcher import history
+from switcher.cluster_stack import ClusterStack
+from switcher.config import COLORS
+from switcher.credentials import ROTATABLE, rotate
+from switcher.errors import Refused
+from switcher.maintenance import MaintenanceSwitch
+from switcher.maintenance_mode import apply_maintenance
+from switcher.swarm_engine import SwarmEngine
+
+RECREATES = ("DJANGO_SECRET_KEY", "DB_PASSWORD")  # in the site's environment: its tasks are replaced
+SITE_SERVICES = (*(f"app-{color}" for color in COLORS), "cron")
+
+
+class ClusterSecrets:
+    def __init__(self, stack: ClusterStack) -> None:
+        self.stack, self.swarm, self.env, self.report = stack, stack.swarm, stack.env, stack.report
+        self.engine = SwarmEngine(stack)
+
+    def rotate(self, name: str) -> list[str]:
+        """A new value for one secret, stored and applied; what was done."""
+        key = ROTATABLE[name]
+        started = time.monotonic()
+        with self.engine.locked(f"secrets rotate {name}"):
+            states = [MaintenanceSwitch(lb.docker, lb.container).read() for lb in self.engine.lbs()]
+            if key in RECREATES and (not states or None in states):
+                raise Refused(
+                    f"rotating {name} replaces the site's tasks, which interrupts them: turn maintenance on first "
+                    f"(`switcher maintenance on`), rotate, check through the bypass, `switcher maintenance off`"
+                )
+            values = rotate(self.stack.store, self.env.name, key)
+            done = ["stored a new value"]
+            shown = [state for state in states if state is not None]
+            if key == "MAINTENANCE_TOKEN" and shown:
+                state = shown[0]
+                allow = state.get("allow") or []
+                apply_maintenance(
+                    self.engine, True, values[key], state.get("message"), state.get("retry_after") or 300, allow
+                )
+                done.append("maintenance mode now takes the new token on every lb")
+            if key in ("DB_PASSWORD", "DB_SUPERUSER_PASSWORD"):
+                self.stack.apply_roles(values)
+                done.append("set it in the database")
+            if key in RECREATES:
+                done += self._replace_site_tasks()
+            history.record(self.stack.store, self.env.name, "secrets", started, "ok", secret=name, done=done)
+        return done
+
+    def _replace_site_tasks(self) -> list[str]:
+        """The stack deployed again with the new value: every running task of both colours and
+        cron replaced (one at a time, each new one healthy first), waited for."""
+        running = {
+            service: {task.id for task in self.swarm.tasks(service) if task.state == "running"}
+            for service in SITE_SERVICES
+        }
+        self.report("replacing the site's tasks with the new value (both colours and cron)")
+        self.stack.deploy(self.engine.releases())
+        timeout = float(self.env.settings["HEALTH_TIMEOUT"]) * 2
+        done = []
+        for service, old in running.items():
+            if not old:
+                done.append(f"{service} runs no task: it gets the new value when it starts")
+                continue
+            self.swarm.wait_replaced(service, old, timeout)
+            done.append(f"replaced the tasks of {service}")
+        return done
