@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 import docker.errors
@@ -35,6 +36,8 @@ from switcher.runtime import Docker
 from switcher.stack import Stack
 from switcher.state import StackStatus
 from switcher.store import EnvironmentStore
+
+T = TypeVar("T")
 
 
 class SwitcherGroup(click.Group):
@@ -88,8 +91,8 @@ def _environment(env_name: str | None, swarm: bool = False) -> tuple[Paths, Envi
     if env.engine == "swarm" and not swarm:
         raise ConfigError(
             f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback, maintenance, cron, "
-            "db backup/list/verify/restore/export/import/replace, secrets rotate, manage, logs, history, unlock and "
-            "down work on a cluster yet "
+            "db backup/list/verify/restore/export/import/replace, secrets rotate, config, manage, logs, history, "
+            "unlock and down work on a cluster yet "
             "(this command is not built for it: issue #11)"
         )
     return paths, env
@@ -278,6 +281,14 @@ def _database(env_name: str | None) -> Cutover | ClusterDatabase:
     return Cutover(paths, env, Docker(), _say)
 
 
+def _on_engine(env_name: str | None, one: Callable[[Cutover], T], cluster: Callable[[ClusterStack], T]) -> T:
+    """`one` on one engine (compose), `cluster` on a Swarm: a command built for both."""
+    paths, env = _environment(env_name, swarm=True)
+    if env.engine == "swarm":
+        return cluster(ClusterStack(paths, env, _say))
+    return one(Cutover(paths, env, Docker(), _say))
+
+
 def _switch_cutover(env_name: str | None) -> Cutover | ClusterCutover:
     """deploy, promote, rollback, maintenance, cron: on one engine (compose) or on a Swarm."""
     paths, env = _environment(env_name, swarm=True)
@@ -443,7 +454,8 @@ def cron_command(action: str, env_name: str | None, as_json: bool) -> None:
 @cli.group()
 def config() -> None:
     """Site configuration files (the old guide's coposweb.ini), in a volume both colours and
-    cron mount read-only at /var/lib/site/config: never copied by hand between releases."""
+    cron mount read-only at /var/lib/site/config: never copied by hand between releases. On a
+    cluster: in SHARED_DIR, the same on every node."""
 
 
 @config.command(name="put")
@@ -454,8 +466,13 @@ def config_put(file, name: str | None, env_name: str | None) -> None:
     """Store FILE in the configuration volume (replacing a file of the same name atomically)."""
     import os
 
+    from switcher.cluster_config import ClusterConfig
+
     target = name or os.path.basename(file.name)
-    _cutover(env_name).config_put(target, file.read())
+    content = file.read()
+    _on_engine(
+        env_name, lambda one: one.config_put(target, content), lambda stack: ClusterConfig(stack).put(target, content)
+    )
     _say(f"stored {target}; the site reads it at /var/lib/site/config/{target}")
 
 
@@ -463,7 +480,9 @@ def config_put(file, name: str | None, env_name: str | None) -> None:
 @env_option
 def config_list(env_name: str | None) -> None:
     """List the files in the configuration volume."""
-    for name in _cutover(env_name).config_list():
+    from switcher.cluster_config import ClusterConfig
+
+    for name in _on_engine(env_name, Cutover.config_list, lambda stack: ClusterConfig(stack).list()):
         click.echo(name)
 
 
@@ -657,12 +676,9 @@ def secrets_rotate(name: str, env_name: str | None) -> None:
     """
     from switcher.cluster_secrets import ClusterSecrets
 
-    paths, env = _environment(env_name, swarm=True)
-    if env.engine == "swarm":
-        done = ClusterSecrets(ClusterStack(paths, env, _say)).rotate(name)
-    else:
-        done = Cutover(paths, env, Docker(), _say).rotate_secret(name)
-    for line in done:
+    for line in _on_engine(
+        env_name, lambda one: one.rotate_secret(name), lambda stack: ClusterSecrets(stack).rotate(name)
+    ):
         _say(line)
 
 

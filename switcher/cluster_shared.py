@@ -23,8 +23,9 @@ from switcher.swarm_jobs import Jobs
 
 SITE_UID = "10001"  # the site image's user and group, app (images/site/Dockerfile)
 SITE_USER = f"{SITE_UID}:{SITE_UID}"
-# Mounted as the site's MEDIA_ROOT (also read by the lbs' nginx) and its state directory.
-SUBDIRS = {"media": "0755", "state": "0750"}
+# Mounted as the site's MEDIA_ROOT (also read by the lbs' nginx), its state directory and its
+# configuration files (read-only there; `switcher config put`, cluster_config.py).
+SUBDIRS = {"media": "0755", "state": "0750", "config": "0750"}
 TOKEN_FILE = "state/.switcher-shared"  # never in media: the lb serves media to anyone
 MOUNT = "/shared"  # where the jobs see SHARED_DIR
 
@@ -120,18 +121,31 @@ class SharedDir:
             raise SwitcherError(f"removing {shared_root(self.env)} failed: {last_lines(output, 2)[:300]}")
 
     def _template(self, image: str, script: str, token: str, user: str = SITE_USER, add: list[str] | None = None):
-        """A task of `image` running `script` with SHARED_DIR at MOUNT, no capability but `add`,
-        a read-only root, no network."""
-        return {
-            "ContainerSpec": {
-                "Image": image,
-                "Command": ["sh", "-c", script],
-                "User": user,
-                "Env": [f"PROJECT={self.env.project}", f"TOKEN={token}"],
-                "Mounts": [{"Type": "bind", "Source": self.root, "Target": MOUNT}],
-                "ReadOnly": True,
-                "CapabilityDrop": ["ALL"],
-                "CapabilityAdd": add or [],
-                "Healthcheck": {"Test": ["NONE"]},
-            },
-        }
+        environment = {"PROJECT": self.env.project, "TOKEN": token}
+        return shared_task(image, ["sh", "-c", script], self.root, MOUNT, user, add, environment)
+
+
+def shared_task(
+    image: str,
+    command: list[str],
+    source: str,
+    target: str,
+    user: str = SITE_USER,
+    add: list[str] | None = None,
+    environment: dict[str, str] | None = None,
+) -> dict:
+    """A job's task template: `image` running `command` with the directory `source` of every
+    node at `target`, no capability but `add`, a read-only root, no network."""
+    return {
+        "ContainerSpec": {
+            "Image": image,
+            "Command": command,
+            "User": user,
+            "Env": [f"{key}={value}" for key, value in (environment or {}).items()],
+            "Mounts": [{"Type": "bind", "Source": source, "Target": target}],
+            "ReadOnly": True,
+            "CapabilityDrop": ["ALL"],
+            "CapabilityAdd": add or [],
+            "Healthcheck": {"Test": ["NONE"]},
+        },
+    }

@@ -249,6 +249,7 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
 
         steps = [
             (logs_and_history, env),
+            (config_files_reach_every_task, env, name),
             (backup_and_restore, env, name, net, port),
             (replace_from_one_host, env, name, net, port, client, tmp_path),
             (a_release_that_fails_its_smoke_test_stays_off, env, net, port, newer),
@@ -537,6 +538,26 @@ def maintenance_on_every_lb(env: StackEnv, net: str, port: str) -> None:
     assert [answer.status_code for answer in answers] == [200] * 3
     failed = [a for a in load.answers if a.status != 200]
     assert load.answers and not failed, f"maintenance on/off: {len(failed)} failed: {failed[:3]}"
+
+
+def config_files_reach_every_task(env: StackEnv, name: str) -> None:
+    """`config put/list` on a cluster: the file lands in SHARED_DIR/PROJECT/config (the site's
+    user, mode 0640), the site's tasks read it (`manage shell` as a job), its content was carried
+    by a Swarm secret that is gone after; a name with a path in it is refused."""
+    content = f"[payments]\nkey = {uuid.uuid4().hex}\n"
+    source = env.directory / "site.ini"
+    source.write_text(content)
+    refused = env.switcher("config", "put", str(source), "--name", "../site.ini", "--env", env.name)
+    assert refused.returncode != 0 and "is not a plain file name" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    ok(env.switcher("config", "put", str(source), "--env", env.name, timeout=300))
+    assert "site.ini" in ok(env.switcher("config", "list", "--env", env.name, timeout=300)).stdout.split()
+    stored = Path(shared_dir(name), env.project, "config", "site.ini")
+    assert stored.read_text() == content and stored.stat().st_mode & 0o777 == 0o640 and stored.stat().st_uid == 10001
+    script = "print(open('/var/lib/site/config/site.ini').read())"
+    read = ok(env.switcher("manage", "--env", env.name, "shell", "-c", script, timeout=300))
+    assert content.strip() in read.stdout, read.stdout
+    assert "_config-" not in node(name, 1, "secret", "ls", "--format", "{{.Name}}").stdout
 
 
 def secrets_rotated_on_every_lb_and_task(env: StackEnv, net: str, port: str) -> None:
