@@ -1,13 +1,14 @@
 """SHARED_DIR on a cluster: the directory every node mounts from the same shared storage (NFS,
-CephFS, …), where the site's uploads and state files live, so that every task on every node
-reads and writes the same files. On one host both colours share the engine's volumes instead;
-on a cluster a node's own volume would hold only what that node's tasks wrote (uploads missing
-on the other nodes, one order-id counter per node, all lost with the node).
+CephFS, …), where the site's uploads, state files and configuration files live, so that every
+task on every node reads and writes the same files. On one host both colours share the
+engine's volumes instead; on a cluster a node's own volume would hold only what that node's
+tasks wrote (uploads missing on the other nodes, one order-id counter per node, all lost with
+the node).
 
-`switcher up` first prepares SHARED_DIR/PROJECT/{media,state} for the site's user (a job on one
-node), writes a new token into state as that user, then proves that the directory is shared: a
-global job reads the token on every node and writes a file in both directories as the site's
-user. A node where that fails is named and nothing is deployed.
+`switcher up` first prepares SHARED_DIR/PROJECT/{media,state,config} for the site's user (a job
+on one node), writes a new token into state as that user, then proves that the directory is
+shared: a global job reads the token on every node and writes a file in each directory as the
+site's user. A node where that fails is named and nothing is deployed.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class SharedDir:
             )
 
     def remove(self, image: str, timeout: float) -> None:
-        """The environment's uploads and state files (`down --volumes`)."""
+        """The environment's uploads, state and configuration files (`down --volumes`)."""
         self.report(f"removing {shared_root(self.env)}")
         ok, output = Jobs(self.swarm).run_template(
             "shared-remove", self._template(image, REMOVE, "", user="0", add=["DAC_OVERRIDE"]), timeout

@@ -78,7 +78,7 @@ class ClusterStack:
         credentials = ensure_credentials(self.store, self.env.name)
         ensure_tls(self.env, self.store, self.report)
         timeout = float(self.env.settings["HEALTH_TIMEOUT"])
-        # Uploads and state in SHARED_DIR, proven shared before any task mounts it.
+        # Uploads, state and config files in SHARED_DIR, proven shared before any task mounts it.
         site = remote_reference(self.env, "site", releases.blue)
         SharedDir(self.swarm, self.env, self.report).ensure(site, timeout + 120)
         new = "app-blue" not in existing
@@ -264,7 +264,7 @@ class ClusterStack:
             if remove_volumes:
                 removed = self.swarm.remove_volumes(self.swarm.nodes())
                 self.report(f"removed {len(removed)} volumes")
-                if site is not None:  # the uploads and state files in SHARED_DIR
+                if site is not None:  # the uploads, state and config files in SHARED_DIR
                     SharedDir(self.swarm, self.env, self.report).remove(
                         remote_reference(self.env, "site", site.release), 300
                     )

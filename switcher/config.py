@@ -91,8 +91,9 @@ DEFAULTS: dict[str, str] = {
     "REGISTRY": "",
     "APP_REPLICAS": "2",  # ENGINE=swarm: tasks of each colour, spread over the nodes
     # ENGINE=swarm: a directory that every node mounts from the same shared storage (NFS,
-    # CephFS, …) at this path; the site's uploads and state files (orderid.txt) live in
-    # SHARED_DIR/PROJECT/media and /state, so every task on every node sees the same files.
+    # CephFS, …) at this path; the site's uploads, state files (orderid.txt) and configuration
+    # files live in SHARED_DIR/PROJECT/media, /state and /config, so every task on every node
+    # sees the same files.
     "SHARED_DIR": "",
     # Requests that change state (POST, PUT, PATCH, DELETE) per second per client address; a
     # burst of twice as many is allowed, beyond that the lb answers 429.
