@@ -691,17 +691,16 @@ def manage(env_name: str | None, arguments: tuple[str, ...]) -> None:
     With the stack's volumes and settings, as the site's user; interactive when a terminal is
     attached (`switcher manage createsuperuser`, `switcher manage shell`), its input and output
     piped otherwise. Options before ARGUMENTS are switcher's (--env), the rest manage.py's.
-    Exits with the command's exit code. On a cluster (ENGINE=swarm): a Swarm job with no input,
-    its output printed when it ends.
+    Exits with the command's exit code. On a cluster (ENGINE=swarm): the same, in a one-off
+    task of the colours' settings on any node.
     """
-    paths, env = _environment(env_name, swarm=True)
-    if env.engine == "swarm":
-        if sys.stdin.isatty():
-            _say("on a cluster, manage runs as a Swarm job: no input; its output when it ends")
-        code, output = ClusterCutover(ClusterStack(paths, env, _say)).manage(list(arguments))
-        click.echo(output, nl=not output or not output.endswith("\n"))
-        sys.exit(code)
-    sys.exit(Cutover(paths, env, Docker(), _say).manage(list(arguments), sys.stdin.isatty() and sys.stdout.isatty()))
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    code = _on_engine(
+        env_name,
+        lambda one: one.manage(list(arguments), terminal),
+        lambda stack: ClusterCutover(stack).manage(list(arguments), terminal),
+    )
+    sys.exit(code)
 
 
 @cli.command()

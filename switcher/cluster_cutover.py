@@ -9,6 +9,7 @@ node's engine.
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 from switcher import history
@@ -20,10 +21,11 @@ from switcher.maintenance_mode import set_maintenance
 from switcher.plans import Options
 from switcher.promotion import Promotion
 from switcher.registry import remote_reference
+from switcher.swarm import ENGINE_LABEL, endpoint_url
 from switcher.swarm_engine import SwarmEngine
 from switcher.swarm_jobs import Jobs
 
-MANAGE_TIMEOUT = 3600  # seconds a `switcher manage` job may run
+MANAGE_TIMEOUT = 3600  # seconds a `switcher manage` task may run (it is removed when the command ends)
 
 
 class ClusterCutover:
@@ -74,21 +76,28 @@ class ClusterCutover:
         }
 
     # -- manage.py ------------------------------------------------------------------------------
-    def manage(self, arguments: list[str]) -> tuple[int, str]:
-        """`manage.py ARGUMENTS` of the live release as a Swarm job (the colours' settings and
-        volumes, no input, no terminal): its exit code (1 when Docker did not say one for a
-        failure) and its output once it ended. Recorded in the history by its command name only
-        (arguments may hold anything)."""
+    def manage(self, arguments: list[str], terminal: bool) -> int:
+        """`manage.py ARGUMENTS` of the live release in a one-off task (a job from the colours'
+        task template: their settings, volumes and network, as one host's one-off container),
+        run there with `docker exec` through its node's engine, attached to this terminal
+        (`terminal`) or to this process's input and output: its exit code. Recorded in the
+        history by its command name only (arguments may hold anything)."""
         release = self.engine.live_release()
         started = time.monotonic()
         image = remote_reference(self.env, "site", release)
-        command = ["python3", "manage.py", *arguments]
         jobs = Jobs(self.swarm)
-        ok, output = jobs.run("manage", "app-blue", image, command, timeout=MANAGE_TIMEOUT)
-        code = 0 if ok else (jobs.exit_code or 1)
+        template, networks = jobs.template_like("app-blue", image, ["sleep", str(MANAGE_TIMEOUT)])
+        template.pop("Placement", None)
+        timeout = float(self.env.settings["HEALTH_TIMEOUT"]) + 120  # a first pull of the image on its node
+        with jobs.holding("manage", template, networks, timeout) as (node, container):
+            self.swarm.engine(node)  # one line when switcher cannot reach that node's engine
+            endpoint = endpoint_url(node.labels[ENGINE_LABEL])
+            flags = ["--interactive", *(["--tty"] if terminal else [])]
+            command = ["docker", "--host", endpoint, "exec", *flags, container, "python3", "manage.py", *arguments]
+            code = subprocess.run(command, check=False).returncode  # this process's input, output and terminal
         name = arguments[0] if arguments else "help"
-        self.record("manage", started, "ok" if ok else "failed", release=release, command=name, exit=code)
-        return code, output
+        self.record("manage", started, "ok" if code == 0 else "failed", release=release, command=name, exit=code)
+        return code
 
     # -- logs -----------------------------------------------------------------------------------
     def log_service(self, service: str) -> str:

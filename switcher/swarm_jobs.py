@@ -5,18 +5,20 @@ read, and removed with its tasks' containers."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import docker.errors
 import docker.types
 
+from switcher.errors import SwitcherError
 from switcher.runtime import _docker_errors
-from switcher.swarm import STACK_LABEL, Swarm, suppress_missing
+from switcher.swarm import STACK_LABEL, Node, Swarm, suppress_missing
 
 
 class Jobs:
     def __init__(self, swarm: Swarm) -> None:
         self.swarm = swarm
-        self.exit_code: int | None = None  # of the last replicated job's task, when Docker said it
         self.tasks: list[dict] = []  # the last job's tasks, as Docker described them
 
     # -- one-off work --------------------------------------------------------------------
@@ -37,28 +39,38 @@ class Jobs:
         with another image and command: replicated (one task) or global (one per node that
         `like` may run on). (ok, its output)."""
         with _docker_errors("running a job"):
-            spec = self.swarm.manager.client.services.get(f"{self.swarm.project}_{like}").attrs["Spec"]
-            template = dict(spec["TaskTemplate"])
-            container = dict(template["ContainerSpec"])
-            container.update(Image=image, Args=command)
-            container.pop("Command", None)
-            container.pop("Healthcheck", None)
-            container["Healthcheck"] = {"Test": ["NONE"]}
-            if user is not None:
-                container["User"] = user
-            if environment:  # never secrets: a service's spec is readable by every manager client
-                container["Env"] = [*container.get("Env", []), *(f"{k}={v}" for k, v in environment.items())]
-            if extra_mounts:
-                container["Mounts"] = [
-                    *container.get("Mounts", []),
-                    *map(_volume_mount(self.swarm.project), extra_mounts),
-                ]
-            template["ContainerSpec"] = container
+            template, networks = self.template_like(like, image, command, user, extra_mounts, environment)
             if constraints is not None:
                 template["Placement"] = {"Constraints": constraints}
             elif not global_job:
                 template.pop("Placement", None)
-            return self.run_template(name, template, timeout, global_job, spec["TaskTemplate"].get("Networks"))
+            return self.run_template(name, template, timeout, global_job, networks)
+
+    def template_like(
+        self,
+        like: str,
+        image: str,
+        command: list[str],
+        user: str | None = None,
+        extra_mounts: list[str] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> tuple[dict, list | None]:
+        """Service `like`'s task template (its settings, volumes, network) with another image
+        and command, and no health check; and its networks."""
+        spec = self.swarm.manager.client.services.get(f"{self.swarm.project}_{like}").attrs["Spec"]
+        template = dict(spec["TaskTemplate"])
+        container = dict(template["ContainerSpec"])
+        container.update(Image=image, Args=command)
+        container.pop("Command", None)
+        container["Healthcheck"] = {"Test": ["NONE"]}
+        if user is not None:
+            container["User"] = user
+        if environment:  # never secrets: a service's spec is readable by every manager client
+            container["Env"] = [*container.get("Env", []), *(f"{k}={v}" for k, v in environment.items())]
+        if extra_mounts:
+            container["Mounts"] = [*container.get("Mounts", []), *map(_volume_mount(self.swarm.project), extra_mounts)]
+        template["ContainerSpec"] = container
+        return template, spec["TaskTemplate"].get("Networks")
 
     def run_template(
         self, name: str, template: dict, timeout: float, global_job: bool = False, networks: list | None = None
@@ -67,23 +79,51 @@ class Jobs:
         task) or global (one task per node it may run on). (ok, its output); `tasks` then holds
         its tasks as Docker described them."""
         with _docker_errors("running a job"):
-            template = {**template, "RestartPolicy": {"Condition": "none"}}
-            if global_job:
-                mode = docker.types.ServiceMode("global-job")
-            else:
-                mode = docker.types.ServiceMode("replicated-job", replicas=1)
-            labels = {STACK_LABEL: self.swarm.project, "io.switcher.job": name}
-            service_name = f"{self.swarm.project}_job-{name}"
-            with suppress_missing():
-                self.swarm.manager.client.api.remove_service(service_name)
-            created = self.swarm.manager.client.api.create_service(
-                template, name=service_name, labels=labels, mode=mode, networks=networks
-            )
-            service_id = created["ID"]
+            service_id = self._create(name, template, global_job, networks)
             try:
                 return self._await_job(service_id, timeout)
             finally:
                 self._remove_job(service_id)
+
+    @contextmanager
+    def holding(self, name: str, template: dict, networks: list | None, timeout: float) -> Iterator[tuple[Node, str]]:
+        """A job of one task running `template` (a command that waits, such as sleep), for as
+        long as the block runs: its node and container id, to `docker exec` in; then removed."""
+        with _docker_errors("starting a job"):
+            service_id = self._create(name, template, False, networks)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                tasks = self.swarm.manager.client.api.tasks(filters={"service": service_id})
+                task = tasks[0] if tasks else None
+                state = task["Status"]["State"] if task else "pending"
+                container = (task or {}).get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
+                if state == "running" and container:
+                    break
+                if state in ("complete", "failed", "rejected", "shutdown") or time.monotonic() > deadline:
+                    why = (task or {}).get("Status", {}).get("Err") or state
+                    raise SwitcherError(f"the {name} task did not start: {why[:200]}")
+                time.sleep(0.5)
+            nodes = {node.id: node for node in self.swarm.nodes()}
+            yield nodes[task["NodeID"]], container
+        finally:
+            with _docker_errors("removing a job"):
+                self._remove_job(service_id)
+
+    def _create(self, name: str, template: dict, global_job: bool, networks: list | None) -> str:
+        template = {**template, "RestartPolicy": {"Condition": "none"}}
+        if global_job:
+            mode = docker.types.ServiceMode("global-job")
+        else:
+            mode = docker.types.ServiceMode("replicated-job", replicas=1)
+        labels = {STACK_LABEL: self.swarm.project, "io.switcher.job": name}
+        service_name = f"{self.swarm.project}_job-{name}"
+        with suppress_missing():
+            self.swarm.manager.client.api.remove_service(service_name)
+        created = self.swarm.manager.client.api.create_service(
+            template, name=service_name, labels=labels, mode=mode, networks=networks
+        )
+        return created["ID"]
 
     def _await_job(self, service_id: str, timeout: float) -> tuple[bool, str]:
         deadline = time.monotonic() + timeout
@@ -98,8 +138,6 @@ class Jobs:
         output = self._job_logs(service_id)
         if not done:
             return False, f"{output}\nstill running after {timeout:.0f} s"
-        codes = [task["Status"].get("ContainerStatus", {}).get("ExitCode") for task in tasks]
-        self.exit_code = codes[0] if len(codes) == 1 and isinstance(codes[0], int) else None
         failed = [task for task in tasks if task["Status"]["State"] != "complete"]
         if failed:
             output += "\n" + (failed[0]["Status"].get("Err") or failed[0]["Status"]["State"])

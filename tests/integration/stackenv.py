@@ -204,17 +204,20 @@ class StackEnv:
         return f"http://{self.bind_address}:{self.settings['HTTP_PORT']}"
 
     # -- driving it ---------------------------------------------------------------------------
-    def switcher(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
-        process_env = {
+    def process_env(self, **env: str) -> dict[str, str]:
+        """The environment a switcher command of this stack runs with."""
+        return {
             **os.environ,
             "SWITCHER_ENV_DIR": str(self.directory / "env"),
             "SWITCHER_STATE_DIR": str(self.directory / "state"),
             **self.extra_env,
             **env,
         }
+
+    def switcher(self, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(SWITCHER), *args],
-            env=process_env,
+            env=self.process_env(**env),
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -317,7 +317,8 @@ def uploads_and_orders_are_shared(
 
 
 def logs_and_history(env: StackEnv) -> None:
-    """manage.py as a Swarm job (its output, its outcome), logs of a service's tasks on every
+    """manage.py in a one-off task (its output, its exit code, its input from a pipe or a
+    terminal), logs of a service's tasks on every
     node (through the manager), the history from the manager's store; a process a cluster does
     not run is one line."""
     live = ok(env.switcher("logs", "--since", "1d", "--env", env.name)).stdout
@@ -327,10 +328,18 @@ def logs_and_history(env: StackEnv) -> None:
     shown = ok(env.switcher("manage", "--env", env.name, "showmigrations", "press", timeout=300)).stdout
     assert "[X] 0001" in shown and "[ ]" not in shown, shown[-500:]
     unknown = env.switcher("manage", "--env", env.name, "no-such-command", timeout=300)
-    assert unknown.returncode == 1 and "Unknown command" in unknown.stdout, unknown.stdout[-500:]
-    shell = ["shell", "-c", "import sys; print('from the job'); sys.exit(7)"]
+    assert unknown.returncode == 1 and "Unknown command" in unknown.stderr, unknown.stderr[-500:]
+    shell = ["shell", "-c", "import sys; print('from the task'); sys.exit(7)"]
     seven = env.switcher("manage", "--env", env.name, *shell, timeout=300)
-    assert seven.returncode == 7 and "from the job" in seven.stdout, (seven.returncode, seven.stdout[-500:])
+    assert seven.returncode == 7 and "from the task" in seven.stdout, (seven.returncode, seven.stdout[-500:])
+    # Its input: a pipe, and a terminal (`script` gives it one), as `manage shell` on one host.
+    manage = [str(SWITCHER), "manage", "--env", env.name, "shell"]
+    piped = subprocess.run(manage, input="print(6 * 7)\n", env=env.process_env(), capture_output=True, text=True,
+                           timeout=300, check=False)  # fmt: skip
+    assert piped.returncode == 0 and piped.stdout.split()[-1:] == ["42"], (piped.stdout[-300:], piped.stderr[-300:])
+    typed = subprocess.run(["script", "-qec", " ".join(manage), "/dev/null"], input="print(6 * 7)\nexit()\n",
+                           env=env.process_env(), capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert typed.returncode == 0 and ">>> " in typed.stdout and "\n42" in typed.stdout, typed.stdout[-500:]
     worker = env.switcher("logs", "worker", "--env", env.name)
     assert worker.returncode == 5 and "runs no worker" in worker.stderr and "Traceback" not in worker.stderr
     records = [
