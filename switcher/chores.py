@@ -4,14 +4,13 @@ the site's cron, its configuration files and the pruning of old static files."""
 from __future__ import annotations
 
 import ipaddress
-import re
 import time
 
 from switcher.certificates import Certificates
 from switcher.compose_engine import ComposeEngine
-from switcher.config import COLORS, CRON_STOPPED_FLAG, parse_networks
-from switcher.credentials import ROTATABLE, rotate
-from switcher.errors import ConfigError, NotFound, Refused
+from switcher.config import COLORS, CRON_STOPPED_FLAG, check_config_name, parse_networks
+from switcher.credentials import RECREATES, ROTATABLE, refuse_rotating_live, rotate
+from switcher.errors import NotFound
 from switcher.maintenance import MaintenanceSwitch
 from switcher.maintenance_mode import set_maintenance
 from switcher.plans import retained_releases
@@ -50,16 +49,13 @@ class Chores(Schema, Certificates):
         key = ROTATABLE[name]
         self.status()
         started = time.monotonic()
-        recreates = key in ("DJANGO_SECRET_KEY", "DB_PASSWORD")
+        recreates = key in RECREATES
         with self.locked(f"secrets rotate {name}"):
             status = self.status()  # under the lock: which colour is live and running now
             switch = MaintenanceSwitch(self.docker, self.lb())
             state = switch.read()
             if recreates and state is None:
-                raise Refused(
-                    f"rotating {name} recreates the live colour, which interrupts it: turn maintenance on first "
-                    f"(`switcher maintenance on`), rotate, check through the bypass, `switcher maintenance off`"
-                )
+                raise refuse_rotating_live(name)
             values = self.stack.credentials(fresh=rotate(self.store, self.env.name, key))
             done = ["stored a new value"]
             if key == "MAINTENANCE_TOKEN" and state is not None:
@@ -168,8 +164,7 @@ class Chores(Schema, Certificates):
 
     # -- site configuration files -------------------------------------------------------------
     def config_put(self, name: str, content: bytes) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,100}", name):
-            raise ConfigError(f"'{name}' is not a plain file name (letters, digits, _ . -)")
+        check_config_name(name)
         self.status()
         started = time.monotonic()
         with self.locked(f"config put {name}"):

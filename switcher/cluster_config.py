@@ -11,19 +11,18 @@ rename, so a reader never sees half a file); the secret is removed after.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 
 from switcher import history
 from switcher.cluster_shared import SITE_UID, shared_root, shared_task
 from switcher.cluster_stack import ClusterStack
+from switcher.config import check_config_name
 from switcher.errors import ConfigError, SwitcherError, last_lines
 from switcher.registry import remote_reference
 from switcher.swarm import suppress_missing
 from switcher.swarm_engine import SwarmEngine
 from switcher.swarm_jobs import Jobs
 
-FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,100}")  # as on one host (chores.py)
 MAX_BYTES = 500 * 1024  # a Swarm secret's limit
 TARGET = "/config"
 PUT = f'umask 027 && cat /run/secrets/config-file > "{TARGET}/.$1.tmp" && mv -f "{TARGET}/.$1.tmp" "{TARGET}/$1"'
@@ -36,17 +35,14 @@ class ClusterConfig:
         self.engine = SwarmEngine(stack)
 
     def put(self, name: str, content: bytes) -> None:
-        if not FILE_NAME.fullmatch(name):
-            raise ConfigError(f"'{name[:60]}' is not a plain file name (letters, digits, _ . -)")
+        check_config_name(name)
         if len(content) > MAX_BYTES:
             raise ConfigError(f"{name} has {len(content)} bytes: a cluster takes configuration files of up to 500 KiB")
         started = time.monotonic()
         with self.engine.locked(f"config put {name}"):
             secret_name = f"{self.env.project}_config-{hashlib.sha256(content).hexdigest()[:16]}"
-            self.swarm.ensure_secret(secret_name, content)
-            secret_id = secret_name  # Docker takes a secret's name where it takes its id
+            secret_id = self.swarm.ensure_secret(secret_name, content)
             try:
-                secret_id = self.swarm.manager.client.secrets.get(secret_name).id
                 template = self._template(["sh", "-c", PUT, "sh", name])
                 template["ContainerSpec"]["Secrets"] = [
                     {

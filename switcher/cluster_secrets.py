@@ -13,13 +13,11 @@ import time
 from switcher import history
 from switcher.cluster_stack import ClusterStack
 from switcher.config import COLORS
-from switcher.credentials import ROTATABLE, rotate
-from switcher.errors import Refused
+from switcher.credentials import RECREATES, ROTATABLE, refuse_rotating_live, rotate
 from switcher.maintenance import MaintenanceSwitch
 from switcher.maintenance_mode import apply_maintenance
 from switcher.swarm_engine import SwarmEngine
 
-RECREATES = ("DJANGO_SECRET_KEY", "DB_PASSWORD")  # in the site's environment: its tasks are replaced
 SITE_SERVICES = (*(f"app-{color}" for color in COLORS), "cron")
 
 
@@ -35,10 +33,7 @@ class ClusterSecrets:
         with self.engine.locked(f"secrets rotate {name}"):
             states = [MaintenanceSwitch(lb.docker, lb.container).read() for lb in self.engine.lbs()]
             if key in RECREATES and (not states or None in states):
-                raise Refused(
-                    f"rotating {name} replaces the site's tasks, which interrupts them: turn maintenance on first "
-                    f"(`switcher maintenance on`), rotate, check through the bypass, `switcher maintenance off`"
-                )
+                raise refuse_rotating_live(name)
             values = rotate(self.stack.store, self.env.name, key)
             done = ["stored a new value"]
             shown = [state for state in states if state is not None]
@@ -60,10 +55,10 @@ class ClusterSecrets:
     def _replace_site_tasks(self) -> list[str]:
         """The stack deployed again with the new value: every running task of both colours and
         cron replaced (one at a time, each new one healthy first), waited for."""
-        running = {
-            service: {task.id for task in self.swarm.tasks(service) if task.state == "running"}
-            for service in SITE_SERVICES
-        }
+        running: dict[str, set[str]] = {service: set() for service in SITE_SERVICES}
+        for task in self.swarm.tasks():
+            if task.service in running and task.state == "running":
+                running[task.service].add(task.id)
         self.report("replacing the site's tasks with the new value (both colours and cron)")
         self.stack.deploy(self.engine.releases())
         timeout = float(self.env.settings["HEALTH_TIMEOUT"]) * 2

@@ -123,6 +123,7 @@ _ENDPOINT = re.compile(
 # An absolute path of plain segments (none starts with a dot, so no "..").
 _SHARED_DIR = re.compile(r"(?:/[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}){1,20}")
 _REGISTRY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::\d{1,5})?")
+_CONFIG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,100}")
 _HOOK_COMMAND = re.compile(r"[a-z_][a-z0-9_]{0,100}")
 _HOOK_WORD = re.compile(r"[A-Za-z0-9_.,=:/@+-]{1,200}")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -496,6 +497,13 @@ def load_environment(name: str, paths: Paths) -> Environment:
         known = ", ".join(paths.available_envs()) or "none"
         raise NotFound(f"unknown environment '{name}' (no {path}; known: {known})")
     return validate(name, parse_env_text(path.read_text(), str(path)), str(path), paths.root)
+
+
+def check_config_name(name: str) -> str:
+    """A file name for the site's configuration directory (`switcher config put`): no path."""
+    if not _CONFIG_NAME.fullmatch(name):
+        raise ConfigError(f"'{name[:60]}' is not a plain file name (letters, digits, _ . -)")
+    return name
 
 
 def check_release(release: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from switcher.config import parse_env_text
-from switcher.errors import NotFound
+from switcher.errors import NotFound, Refused
 
 FILE = "credentials.env"
 GENERATED: dict[str, Callable[[], str]] = {
@@ -63,6 +63,19 @@ def ensure_credentials(store: Store, env_name: str, create: bool = True) -> dict
     if values != existing:
         store.write({FILE: (render(values), 0o600)})
     return values
+
+
+# In the site's environment: rotating them recreates (a cluster: replaces) the colours and cron.
+RECREATES = ("DJANGO_SECRET_KEY", "DB_PASSWORD")
+
+
+def refuse_rotating_live(name: str) -> Refused:
+    """Why NAME is not rotated while the site serves (no maintenance page): old and new
+    processes cannot both work meanwhile."""
+    return Refused(
+        f"rotating {name} recreates the live colour, which interrupts it: turn maintenance on first "
+        f"(`switcher maintenance on`), rotate, check through the bypass, `switcher maintenance off`"
+    )
 
 
 def rotate(store: Store, env_name: str, key: str) -> dict[str, str]:

@@ -244,12 +244,13 @@ class Swarm:
         return ""
 
     # -- secrets -------------------------------------------------------------------------
-    def ensure_secret(self, name: str, data: bytes) -> None:
-        """A Swarm secret of that name (its content never changes: the name carries its hash)."""
+    def ensure_secret(self, name: str, data: bytes) -> str:
+        """A Swarm secret of that name (its content never changes: the name carries its hash); its id."""
         with _docker_errors("creating a secret"):
-            if self.manager.client.secrets.list(filters={"name": name}):
-                return
-            self.manager.client.secrets.create(name=name, data=data, labels={STACK_LABEL: self.project})
+            found = [s for s in self.manager.client.secrets.list(filters={"name": name}) if s.name == name]
+            if found:
+                return str(found[0].id)
+            return str(self.manager.client.secrets.create(name=name, data=data, labels={STACK_LABEL: self.project}).id)
 
     def prune_secrets(self, keep: set[str]) -> None:
         """The stack's secrets that are not in `keep` and no service uses any more."""

@@ -185,7 +185,7 @@ class SwarmEngine(EveryLb):
     def _preview(self, color: str, paths: list[str]) -> list[Answer]:
         """GETs of `paths` through the lbs' preview listener, made by a job on the stack's
         network (cluster_preview.py); the colour's own image runs it."""
-        release = self.color(color).release or self.live_release()
+        release = self.releases().for_color(color)
         image = remote_reference(self.env, "site", release)
         command = preview_command(probe_host(self.env), paths)
         ok, output = Jobs(self.swarm).run("preview", "app-blue", image, command, timeout=PREVIEW_TIMEOUT)
