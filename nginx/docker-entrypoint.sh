@@ -79,4 +79,8 @@ done
   fi
 } > /etc/nginx/switcher/00-realip.conf
 nginx -t -q -e stderr
+# A cluster: follow the committed live colour (lb-follow; switcher flips every lb itself).
+if [ "${LB_FOLLOW:-}" = 1 ]; then
+  lb-follow &
+fi
 exec "$@"

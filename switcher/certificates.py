@@ -14,28 +14,12 @@ from datetime import UTC, datetime
 
 from switcher.errors import SwitcherError
 from switcher.session import Session
-from switcher.tls import RENEW_BEFORE_DAYS, certificate_info, renewal
-
-RENEWAL_FILE = "renewal.json"  # in the tls volume, beside the certificate
-OLD_RENEWAL_FILE = "tls-renewal.json"  # where an earlier switcher kept it, in its own store
+from switcher.tls import RENEWAL_FILE, certificate_info, renewal, tls_status
 
 
 class Certificates(Session):
     def tls_status(self) -> dict:
-        now = datetime.now(UTC)
-        files = self.store.read_tls_files()
-        cert = files.get("cert.pem")
-        raw = files.get(RENEWAL_FILE) or self.store.read(OLD_RENEWAL_FILE)
-        try:
-            last = json.loads(raw) if raw else None
-        except ValueError:
-            last = {"outcome": "unreadable"}
-        return {
-            "mode": self.env.tls_mode,
-            "certificate": certificate_info(cert).to_json(now) if cert else None,
-            "renew_before_days": RENEW_BEFORE_DAYS,
-            "last_renewal": last,
-        }
+        return tls_status(self.env, self.store)
 
     def _from_acme(self, force: bool) -> bytes | None:
         """Ask the ACME CA (lego in a one-off task of the acme image, HTTP-01 through the lb's

@@ -92,7 +92,7 @@ def _environment(env_name: str | None, swarm: bool = False) -> tuple[Paths, Envi
         raise ConfigError(
             f"{env.name} has ENGINE=swarm: only push, up, status, deploy, promote, rollback, maintenance, cron, "
             "db backup/list/verify/restore/export/import/replace, secrets rotate, config, manage, logs, history, "
-            "unlock and down work on a cluster yet "
+            "prune, tls status, unlock and down work on a cluster yet "
             "(this command is not built for it: issue #11)"
         )
     return paths, env
@@ -428,7 +428,7 @@ def prune(env_name: str | None, dry_run: bool) -> None:
 
     The running colours' releases are always retained. `promote` prunes after draining.
     """
-    kept = _cutover(env_name).prune(dry_run)
+    kept = _on_engine(env_name, lambda one: one.prune(dry_run), lambda stack: ClusterCutover(stack).prune(dry_run))
     if dry_run:
         _say(f"would retain the static files of: {', '.join(kept)}")
 
@@ -497,7 +497,7 @@ def tls() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
 def tls_status(env_name: str | None, as_json: bool) -> None:
     """The certificate's names, issuer, expiry and fingerprint, and the last renewal's outcome."""
-    data = _cutover(env_name).tls_status()
+    data = _on_engine(env_name, lambda one: one.tls_status(), lambda stack: stack.tls_status())
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

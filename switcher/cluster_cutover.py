@@ -21,7 +21,8 @@ from switcher.maintenance_mode import set_maintenance
 from switcher.plans import Options
 from switcher.promotion import Promotion
 from switcher.registry import remote_reference
-from switcher.swarm import ENGINE_LABEL, endpoint_url
+from switcher.state import OPTIONAL_SERVICES
+from switcher.swarm import ENGINE_LABEL, ServiceInfo, endpoint_url
 from switcher.swarm_engine import SwarmEngine
 from switcher.swarm_jobs import Jobs
 
@@ -75,6 +76,18 @@ class ClusterCutover:
             "live_release": self.engine.color(self.engine.routing().required()).release,
         }
 
+    # -- prune --------------------------------------------------------------------------------
+    def prune(self, dry_run: bool) -> list[str]:
+        """promote's prune step on demand, under the lock: the releases whose static files stay
+        on every lb node (dry run: would stay)."""
+        if dry_run:
+            return self.engine.retained()[1]
+        with self.engine.locked("prune"):
+            self.engine.prune()
+            keep = self.engine.retained()[1]
+        self.report(f"retained the static files of: {', '.join(keep)}")
+        return keep
+
     # -- manage.py ------------------------------------------------------------------------------
     def manage(self, arguments: list[str], terminal: bool) -> int:
         """`manage.py ARGUMENTS` of the live release in a one-off task (a job from the colours'
@@ -102,10 +115,10 @@ class ClusterCutover:
     # -- logs -----------------------------------------------------------------------------------
     def log_service(self, service: str) -> str:
         """The stack's service for `switcher logs SERVICE`: live (default), idle, blue, green,
-        lb, cron, db, memcached."""
+        lb, cron, worker, beat, broker, db, memcached."""
         if service in ("live", "idle"):
             live = self.engine.routing().required()
             service = live if service == "live" else other_color(live)
-        if service in ("worker", "beat", "broker"):
-            raise NotFound(f"{self.env.name} runs no {service}: workers are not built for a cluster yet (issue #11)")
+        if service in OPTIONAL_SERVICES and not self.swarm.services().get(service, ServiceInfo(0, "")).replicas:
+            raise NotFound(f"{self.env.name} runs no {service}: its live release's Procfile declares none")
         return f"app-{service}" if service in COLORS else service

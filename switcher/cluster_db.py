@@ -83,7 +83,7 @@ class ClusterDatabase:
 
     def _swap_in(self, backup_id: str, action: str, started: float) -> tuple[Backup, Backup, str, bool]:
         """Under the lock: the backup verified, every lb in maintenance, cron stopped (the
-        operator's cron state set), a backup of the database as it is, the restore (rows
+        operator's cron state set) and so are beat and the workers, a backup of the database as it is, the restore (rows
         checked, then the swap), memcached emptied. The backup, the safety backup, the live
         release and whether maintenance was turned on."""
         live_release = self.engine.live_release()
@@ -93,6 +93,7 @@ class ClusterDatabase:
             self.report("turning maintenance on on every lb")
             apply_maintenance(self.engine, True, self.token(), "Restoring data", 600, [])
         self.engine.hold_cron(True, live_release)
+        self.engine.stop_processes()  # the workers too: none writes while the data is swapped
         safety = self.shelf.create(live_release, "before-restore", f"before restoring {backup_id}")
         self.shelf.restore(backup_id, action, started, safety.id)
         self.flush_cache()
@@ -126,7 +127,8 @@ class ClusterDatabase:
                 self.report("turning maintenance off on every lb")
                 apply_maintenance(self.engine, False, self.token(), None, 0, [])
             if cron_was_stopped:
-                self.report("cron stays stopped (`switcher cron start` starts it)")
+                self.report("cron stays stopped (`switcher cron start` starts it); the workers run again")
+                self.stack.deploy(self.engine.releases())
             else:
                 self.engine.hold_cron(False, live_release)
         return replaced_summary(self.env.name, source.env.name, chosen, safety)

@@ -4,6 +4,7 @@ discovery after it lost its link (`switcher up`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,6 +14,28 @@ from switcher.swarm import Node, Swarm, Task, until
 from switcher.switch import LbContainer
 
 APP_SERVICES = ("app-blue", "app-green")
+# In SHARED_DIR/PROJECT/lb (every lb node's, root's): "COLOUR GENERATION", the live colour the
+# last finished promote, rollback or up committed; each lb's lb-follow takes a newer one.
+COMMITTED = "/var/lib/switcher/committed/live"
+_COMMIT = f'printf "%s\\n" "$1" > {COMMITTED}.tmp && mv -f {COMMITTED}.tmp {COMMITTED}'
+
+
+def commit_live(lbs: list[LbContainer], color: str, report: Callable[[str], None]) -> None:
+    """`color` committed as the live colour, so that an lb that missed the switch (its node away)
+    follows it once back (nginx/lb-follow.sh): written through the first lb task that can (the
+    generation is this host's clock in ns, later than any earlier commit). Said, not fatal, when
+    none can: `switcher up` puts every lb on the live colour as well."""
+    line = f"{color} {time.time_ns()}"
+    why = "no lb task runs"
+    for lb in lbs:
+        try:
+            code, output = lb.docker.exec_output(lb.container, ["sh", "-c", _COMMIT, "commit", line])
+        except SwitcherError as error:
+            code, output = 1, str(error)
+        if code == 0:
+            return
+        why = output.strip()[:160]
+    report(f"note: the live colour could not be committed for lbs that are away ({why}); `switcher up` sets them")
 
 
 def read_lbs(lbs: list[tuple[Node, LbContainer]], running: dict[str, set[str]] | None = None) -> list[LbView]:
@@ -51,16 +74,19 @@ class LbTasks:
         self.swarm, self.report = swarm, report
 
     def running(
-        self, nodes: list[Node] | None = None, tasks: list[Task] | None = None
+        self, nodes: list[Node] | None = None, tasks: list[Task] | None = None, ready: bool = False
     ) -> list[tuple[Node, LbContainer]]:
         """Every running lb task with its node, reached through that node's engine (`nodes` and
-        `tasks`: as the caller read them already)."""
+        `tasks`: as the caller read them already; `ready`: only those on nodes the manager
+        calls ready, which can be reached to switch them)."""
         by_id = {node.id: node for node in (self.swarm.nodes() if nodes is None else nodes)}
         found = []
         for task in self.swarm.tasks("lb") if tasks is None else tasks:
             node = by_id.get(task.node_id)
-            if task.service == "lb" and task.state == "running" and task.container_id and node is not None:
-                lb = LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}")
+            if node is None or (ready and node.state != "ready"):
+                continue
+            if task.service == "lb" and task.state == "running" and task.container_id:
+                lb = LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}", follows=True)
                 found.append((node, lb))
         return found
 

@@ -1,5 +1,5 @@
 """What a cluster's `docker stack deploy` keeps and changes (pure): each service's release, and
-how many tasks each colour runs."""
+how many tasks each colour and each process beside the site runs."""
 
 from __future__ import annotations
 
@@ -38,3 +38,15 @@ def color_replicas(existing: Mapping[str, ServiceInfo], app_replicas: str, start
         stopped = info is not None and info.replicas == 0
         out[color] = "0" if stopped and color not in starting else app_replicas
     return out
+
+
+def process_replicas(declared: Iterable[str], cron_stopped: bool) -> dict[str, str]:
+    """The task counts of the Procfile's processes and their broker: one of each that the cron
+    release declares (its io.switcher.processes label), none of the others; beat, a scheduler
+    like cron, none while an operator keeps cron stopped (the workers keep working)."""
+    names = set(declared)
+    return {
+        "BROKER_REPLICAS": "1" if names & {"worker", "beat"} else "0",
+        "WORKER_REPLICAS": "1" if "worker" in names else "0",
+        "BEAT_REPLICAS": "1" if "beat" in names and not cron_stopped else "0",
+    }

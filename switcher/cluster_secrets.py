@@ -14,11 +14,12 @@ from switcher import history
 from switcher.cluster_stack import ClusterStack
 from switcher.config import COLORS
 from switcher.credentials import RECREATES, ROTATABLE, refuse_rotating_live, rotate
+from switcher.engine import require_every_lb
 from switcher.maintenance import MaintenanceSwitch
 from switcher.maintenance_mode import apply_maintenance
 from switcher.swarm_engine import SwarmEngine
 
-SITE_SERVICES = (*(f"app-{color}" for color in COLORS), "cron")
+SITE_SERVICES = (*(f"app-{color}" for color in COLORS), "cron", "worker", "beat")
 
 
 class ClusterSecrets:
@@ -31,6 +32,8 @@ class ClusterSecrets:
         key = ROTATABLE[name]
         started = time.monotonic()
         with self.engine.locked(f"secrets rotate {name}"):
+            if key == "MAINTENANCE_TOKEN" or key in RECREATES:  # held by, or checked on, every lb
+                require_every_lb(self.engine, f"rotating {name}")
             states = [MaintenanceSwitch(lb.docker, lb.container).read() for lb in self.engine.lbs()]
             if key in RECREATES and (not states or None in states):
                 raise refuse_rotating_live(name)
@@ -59,13 +62,14 @@ class ClusterSecrets:
         for task in self.swarm.tasks():
             if task.service in running and task.state == "running":
                 running[task.service].add(task.id)
-        self.report("replacing the site's tasks with the new value (both colours and cron)")
+        self.report("replacing the site's tasks with the new value (both colours, cron and any workers)")
         self.stack.deploy(self.engine.releases())
         timeout = float(self.env.settings["HEALTH_TIMEOUT"]) * 2
         done = []
         for service, old in running.items():
             if not old:
-                done.append(f"{service} runs no task: it gets the new value when it starts")
+                if service not in ("worker", "beat"):  # those only where the Procfile declares them
+                    done.append(f"{service} runs no task: it gets the new value when it starts")
                 continue
             self.swarm.wait_replaced(service, old, timeout)
             done.append(f"replaced the tasks of {service}")

@@ -5,9 +5,10 @@ engine's volumes instead; on a cluster a node's own volume would hold only what 
 tasks wrote (uploads missing on the other nodes, one order-id counter per node, all lost with
 the node).
 
-`switcher up` first prepares SHARED_DIR/PROJECT/{media,state,config} for the site's user (a job
-on one node), writes a new token into state as that user, then proves that the directory is
-shared: a global job reads the token on every node and writes a file in each directory as the
+`switcher up` first prepares SHARED_DIR/PROJECT/{media,state,config} for the site's user (and
+`lb`, root's, for the live colour the lbs follow: cluster_lbs.py) in a job on one node, writes
+a new token into state as that user, then proves that the directory is shared: a global job
+reads the token on every node and writes a file in each of the site's directories as the
 site's user. A node where that fails is named and nothing is deployed.
 """
 
@@ -28,6 +29,8 @@ SITE_USER = f"{SITE_UID}:{SITE_UID}"
 # configuration files (read-only there; `switcher config put`, cluster_config.py).
 SUBDIRS = {"media": "0755", "state": "0750", "config": "0750"}
 TOKEN_FILE = "state/.switcher-shared"  # never in media: the lb serves media to anyone
+# root's (0755): the live colour switcher committed last, which every lb follows (lb-follow).
+LB_DIR = "lb"
 MOUNT = "/shared"  # where the jobs see SHARED_DIR
 
 # As root: the environment's directory and its two subdirectories, owned by the site's user
@@ -40,6 +43,7 @@ PREPARE = f"""set -eu
 d={MOUNT}/"$PROJECT"
 mkdir -p "$d"
 {_MAKE}
+[ -d "$d/{LB_DIR}" ] || install -d -m 0755 "$d/{LB_DIR}"
 setpriv --reuid {SITE_UID} --regid {SITE_UID} --clear-groups \\
   sh -c 'printf "%s\\n" "$TOKEN" > "$1.tmp" && mv -f "$1.tmp" "$1"' token "$d/{TOKEN_FILE}"
 """

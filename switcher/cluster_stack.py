@@ -15,8 +15,8 @@ from collections.abc import Callable
 import docker.errors
 
 from switcher import history
-from switcher.cluster_lbs import LbTasks, read_lbs
-from switcher.cluster_plan import color_replicas, plan_releases
+from switcher.cluster_lbs import LbTasks, commit_live, read_lbs
+from switcher.cluster_plan import color_replicas, plan_releases, process_replicas
 from switcher.cluster_shared import SharedDir, shared_root, volume_key
 from switcher.cluster_status import ClusterStatus, unseen_notes
 from switcher.compose import Releases, compose_variables
@@ -25,16 +25,19 @@ from switcher.credentials import ensure_credentials
 from switcher.errors import NotFound, Refused, SwitcherError, Unhealthy, last_lines
 from switcher.lock import EnvironmentLock
 from switcher.registry import remote_reference
+from switcher.state import OPTIONAL_SERVICES, declared_processes
 from switcher.store import EnvironmentStore
 from switcher.swarm import Node, Swarm, Task
 from switcher.swarm_jobs import Jobs
 from switcher.switch import LbContainer, switch_all
-from switcher.tls import ensure_tls
+from switcher.tls import ensure_tls, tls_status
 
 Report = Callable[[str], None]
 LB_CONSTRAINT = "node.labels.switcher.lb == true"
 CRON_STATE = "cron.json"  # in the store: {"stopped": true} while an operator keeps cron stopped
 INFRA = ("db", "memcached", "lb")
+# Beside the site, from the cron release: cron always; the others when its Procfile declares them.
+PROCESSES = ("cron", "broker", "worker", "beat")
 
 
 def secret_name(project: str, what: str, content: bytes) -> str:
@@ -50,6 +53,7 @@ class ClusterStack:
         self.swarm = Swarm(env)
         self.store = EnvironmentStore(self.swarm.manager, env.project)
         self.lb_tasks = LbTasks(self.swarm, report)
+        self._declared: dict[str, list[str]] = {}
 
     # -- up --------------------------------------------------------------------------------
     def up(self, requested: str) -> ClusterStatus:
@@ -73,7 +77,9 @@ class ClusterStack:
         existing = self.swarm.services()
         releases = plan_releases(existing, requested)
         site = {("site", releases.blue), ("site", releases.green), ("site", releases.cron or releases.blue)}
-        self.require_in_registry(sorted(site | {(name, releases.stack) for name in ("lb", "db", "memcached")}))
+        self.require_in_registry(
+            sorted(site | {(name, releases.stack) for name in ("lb", "db", "memcached", "broker")})
+        )
         self.store.ensure()
         credentials = ensure_credentials(self.store, self.env.name)
         ensure_tls(self.env, self.store, self.report)
@@ -84,7 +90,7 @@ class ClusterStack:
         new = "app-blue" not in existing
         if new:
             self.report("deploying db, memcached and lb (no app tasks until the database is ready)")
-            none = {"BLUE_REPLICAS": "0", "GREEN_REPLICAS": "0", "CRON_REPLICAS": "0"}
+            none = {f"{name}_REPLICAS": "0" for name in ("BLUE", "GREEN", "CRON", "WORKER", "BEAT")}
             self.swarm.deploy(self.paths, {**self.variables(releases, credentials), **none})
         self.report("waiting for db, memcached and every lb node")
         self.swarm.wait_running(list(INFRA), timeout + 120)  # the first pull of each image on each node
@@ -98,11 +104,14 @@ class ClusterStack:
         variables = self.variables(releases, credentials, start=COLORS if new else (live,))
         running = [c for c in COLORS if variables[f"{c.upper()}_REPLICAS"] != "0"]
         tasks = self.env.settings["APP_REPLICAS"]
-        self.report(f"deploying {' and '.join(f'app-{c}' for c in running)} ({tasks} tasks each) and cron")
+        beside = ["cron", *(name for name in PROCESSES[1:] if variables[f"{name.upper()}_REPLICAS"] != "0")]
+        self.report(f"deploying {' and '.join(f'app-{c}' for c in running)} ({tasks} tasks each), {', '.join(beside)}")
         self.swarm.deploy(self.paths, variables)
-        self.swarm.wait_running(["app-blue", "app-green", "cron", *INFRA], timeout)
+        self.swarm.wait_running(["app-blue", "app-green", *PROCESSES, *INFRA], timeout)
         # Every lb on the live colour: an lb on a node that joined since starts at blue.
-        switch_all([lb for _, lb in self.lbs()], live, other_color(live), self.report)
+        lbs = [lb for _, lb in self.lbs(ready=True)]  # one on a node that is away follows the commit
+        switch_all(lbs, live, other_color(live), self.report)
+        commit_live(lbs, live, self.report)
         self.lb_tasks.republish_unseen(timeout)
         self.swarm.prune_secrets(keep={variables["TLS_CERT_SECRET"], variables["TLS_KEY_SECRET"]})
         return releases, live
@@ -118,8 +127,18 @@ class ClusterStack:
                 return str(record.get("color") or "blue")
         return "blue"
 
-    def lbs(self, nodes: list[Node] | None = None, tasks: list[Task] | None = None) -> list[tuple[Node, LbContainer]]:
-        return self.lb_tasks.running(nodes, tasks)
+    def lbs(
+        self, nodes: list[Node] | None = None, tasks: list[Task] | None = None, ready: bool = False
+    ) -> list[tuple[Node, LbContainer]]:
+        return self.lb_tasks.running(nodes, tasks, ready)
+
+    def away_lbs(self) -> list[str]:
+        """The nodes whose lb task the manager still lists but cannot reach (the node is down,
+        or not yet known to be back): a switch goes on without them (they follow the commit
+        when back: lb-follow); maintenance and its token cannot."""
+        nodes = self.swarm.nodes()
+        ready = {node.hostname for node, _ in self.lbs(nodes, ready=True)}
+        return sorted({node.hostname for node, _ in self.lbs(nodes)} - ready)
 
     def require_in_registry(self, images: list[tuple[str, str]]) -> None:
         """Every (image, release) is in REGISTRY (`switcher push` put it there); else nothing is done."""
@@ -145,9 +164,19 @@ class ClusterStack:
         for what, content in (("tls-cert", cert), ("tls-key", key)):
             names[what] = secret_name(self.env.project, what, content)
             self.swarm.ensure_secret(names[what], content)
-        replicas = "0" if self.cron_stopped() else "1"
-        variables.update(TLS_CERT_SECRET=names["tls-cert"], TLS_KEY_SECRET=names["tls-key"], CRON_REPLICAS=replicas)
+        stopped = self.cron_stopped()
+        variables.update(TLS_CERT_SECRET=names["tls-cert"], TLS_KEY_SECRET=names["tls-key"])
+        variables.update(CRON_REPLICAS="0" if stopped else "1")
+        variables.update(process_replicas(self.processes(releases.cron or releases.blue), stopped))
         return variables
+
+    def processes(self, release: str) -> list[str]:
+        """What the release's Procfile declares that runs beside cron (worker, beat): its site
+        image's label, read on the manager's engine (pulled from REGISTRY when it lacks it)."""
+        if release not in self._declared:
+            labels = self.swarm.manager.pulled_labels(remote_reference(self.env, "site", release))
+            self._declared[release] = declared_processes(labels)
+        return self._declared[release]
 
     def cron_stopped(self) -> bool:
         """An operator stopped cron (`switcher cron stop`): it stays stopped across promotes."""
@@ -199,6 +228,10 @@ class ClusterStack:
     def credentials(self) -> dict[str, str]:
         return ensure_credentials(self.store, self.env.name, create=False)
 
+    def tls_status(self) -> dict:
+        """The stored certificate, which every lb serves (its secret is named by its hash)."""
+        return tls_status(self.env, self.store)
+
     def task_engine(self, service: str):
         try:
             tasks = self.swarm.tasks(service)
@@ -222,10 +255,14 @@ class ClusterStack:
         nodes = self.swarm.nodes()
         by_id = {node.id: node for node in nodes}
         services = self.swarm.services()
-        tasks: dict[str, list[tuple[str, str, str]]] = {name: [] for name in services}
+        # The broker and the Procfile's processes only where they are meant to run.
+        shown = [name for name, info in services.items() if name not in OPTIONAL_SERVICES or info.replicas]
+        tasks: dict[str, list[tuple[str, str, str]]] = {name: [] for name in shown}
         found = self.swarm.tasks()
         for task in found:
             node = by_id.get(task.node_id)
+            if task.service not in tasks and task.service in OPTIONAL_SERVICES:
+                continue  # not shown: scaled to none
             tasks.setdefault(task.service, []).append((node.hostname if node else "?", task.state, task.release))
         for entries in tasks.values():
             entries.sort()

@@ -40,6 +40,9 @@ class ComposeEngine(EveryLb):
     def lbs(self) -> Sequence[LbContainer]:
         return self.session.lbs()
 
+    def away_lbs(self) -> list[str]:
+        return []
+
     def gate(self, color: str, release: str, timeout: float) -> None:
         state = self.color(color)
         if not (state.running and state.healthy):
@@ -62,6 +65,9 @@ class ComposeEngine(EveryLb):
 
     def cron_follow(self, release: str, timeout: float) -> None:
         self.session.cron_follow(release)
+
+    def commit_live(self, color: str) -> None:
+        """One engine, one lb: the flag promote set is all there is."""
 
     def drain(self, color: str, timeout: float) -> None:
         container = self.session.color_container(color)

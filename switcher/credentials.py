@@ -3,7 +3,10 @@
 
 Who gets which: the site (app colours, cron, one-off tasks) gets DJANGO_SECRET_KEY and
 DB_PASSWORD, its own role's; only the db container gets DB_SUPERUSER_PASSWORD; only the lb
-gets MAINTENANCE_TOKEN (inside the maintenance state, while maintenance is on).
+gets MAINTENANCE_TOKEN (inside the maintenance state, while maintenance is on). On a cluster the
+task broker (Redis on the stack's network) asks for BROKER_PASSWORD, which the site gets in
+CELERY_BROKER_URL; on one engine the broker has no network, only a unix socket in a volume that
+the site's containers alone mount.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ GENERATED: dict[str, Callable[[], str]] = {
     "DB_SUPERUSER_PASSWORD": lambda: secrets.token_urlsafe(24),
     # The maintenance bypass: a cookie `switcher_bypass` or header `X-Maintenance-Bypass`.
     "MAINTENANCE_TOKEN": lambda: secrets.token_urlsafe(24),
+    # The task broker's (a cluster's; URL-safe: it is part of CELERY_BROKER_URL).
+    "BROKER_PASSWORD": lambda: secrets.token_urlsafe(24),
 }
 # `switcher secrets rotate NAME`: the names an operator types, and the key each rotates.
 ROTATABLE = {

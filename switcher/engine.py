@@ -67,7 +67,11 @@ class Engine(Protocol):
     def color(self, color: str) -> ColorState: ...
 
     def lbs(self) -> Sequence[LbContainer]:
-        """Every lb that routes live traffic (one on one engine, one per lb node on a Swarm)."""
+        """Every lb that routes live traffic and can be reached (one on one engine; one per lb
+        node that is ready on a Swarm)."""
+
+    def away_lbs(self) -> list[str]:
+        """Where an lb runs that cannot be reached now (a Swarm's nodes that are down)."""
 
     def gate(self, color: str, release: str, timeout: float) -> None:
         """`color` runs `release`, healthy, and answers; else Unhealthy."""
@@ -86,6 +90,10 @@ class Engine(Protocol):
 
     def verify(self, release: str, count: int, timeout: float) -> None:
         """Every lb answers `count` times in a row from `release`; else Unhealthy."""
+
+    def commit_live(self, color: str) -> None:
+        """`color` is live for good (promote verified it): one engine has nothing to do; on a
+        Swarm an lb that missed the switch (its node away) follows it once back."""
 
     def cron_follow(self, release: str, timeout: float) -> None:
         """Cron (and beat, workers) run `release`, the old ones stopped first."""
@@ -163,6 +171,17 @@ class EveryLb:
     def lacks_release(self, release: str) -> bool:
         """Some lb lacks the static files of `release`."""
         return not all(lb.has_published(release) for lb in self.lbs())
+
+
+def require_every_lb(engine: Engine, what: str) -> None:
+    """Refused (nothing changed) while an lb cannot be reached: `what` must reach every lb, or one
+    that comes back would serve without it."""
+    away = engine.away_lbs()
+    if away:
+        raise Refused(
+            f"{what} must reach every lb, and the lb on {', '.join(away)} cannot be reached (its node is not "
+            "ready): bring it back, or take the node out of the swarm (`docker node rm`); nothing was changed"
+        )
 
 
 def wait_drained(

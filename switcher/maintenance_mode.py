@@ -9,7 +9,7 @@ import time
 
 from switcher import history
 from switcher.config import other_color
-from switcher.engine import Engine
+from switcher.engine import Engine, require_every_lb
 from switcher.errors import SwitcherError
 from switcher.maintenance import MaintenanceSwitch
 from switcher.switch import LbContainer, side_by_side
@@ -38,6 +38,11 @@ def apply_maintenance(
 ) -> str:
     """Maintenance on or off on every lb, side by side; the caller holds the lock."""
     state = "on" if on else "off"
+    if on:  # an lb that comes back without it would serve past the page
+        require_every_lb(engine, "maintenance on")
+    elif engine.away_lbs():
+        engine.report(f"note: the lb on {', '.join(engine.away_lbs())} cannot be reached: it keeps its maintenance "
+                      "page until `switcher maintenance off` runs again once it is back")  # fmt: skip
     live = engine.routing().required()  # the page of the release live now
     release = engine.color(live).release or engine.color(other_color(live)).release or "?"
     lbs = engine.lbs()

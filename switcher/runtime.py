@@ -132,6 +132,16 @@ class Docker:
             except docker.errors.APIError:
                 return None
 
+    def pulled_labels(self, remote: str) -> dict[str, str]:
+        """The labels of `remote`, pulled from its registry by this engine when it lacks it."""
+        if not self.image_exists(remote):
+            with _docker_errors("pulling an image"):
+                try:
+                    self.client.images.pull(remote)
+                except docker.errors.APIError as error:
+                    raise SwitcherError(f"pulling {remote} failed: {_short(error)}") from None
+        return self.image_labels(remote)
+
     def image_labels(self, reference: str) -> dict[str, str]:
         """The labels of a local image (empty when it has none or does not exist)."""
         with _docker_errors("looking up images"):

@@ -13,13 +13,21 @@ from dataclasses import dataclass
 from switcher import history
 from switcher.colors import read_record, ready, refusal, write_record
 from switcher.compose import Compose, Releases, compose_variables
-from switcher.config import COLORS, CRON_STOPPED_FLAG, LIVE_FLAG_NAME, Environment, Paths, split_list
+from switcher.config import COLORS, CRON_STOPPED_FLAG, LIVE_FLAG_NAME, Environment, Paths
 from switcher.credentials import GENERATED, ensure_credentials
 from switcher.drift import differences
 from switcher.errors import Refused, SwitcherError, Unhealthy, last_lines
 from switcher.lock import EnvironmentLock
 from switcher.runtime import ContainerInfo, Docker, require_images
-from switcher.state import PROCESS_SERVICES, StackStatus, by_service, lb_container, read_green_flag, read_status
+from switcher.state import (
+    PROCESS_SERVICES,
+    StackStatus,
+    by_service,
+    declared_processes,
+    lb_container,
+    read_green_flag,
+    read_status,
+)
 from switcher.store import EnvironmentStore, import_local_state
 from switcher.tls import acme_ca_root_pem, ensure_tls, require_user_files
 
@@ -304,9 +312,7 @@ class Stack:
     def processes(self, release: str) -> list[str]:
         """What the release's Procfile declares that runs beside cron (worker, beat): its image's
         io.switcher.processes label, written by the build."""
-        labels = self.docker.image_labels(f"{self.env.image_prefix}/site:{release}")
-        declared = split_list(labels.get("io.switcher.processes", ""))
-        return [name for name in PROCESS_SERVICES if name in declared]
+        return declared_processes(self.docker.image_labels(f"{self.env.image_prefix}/site:{release}"))
 
     def start_cron(self, releases: Releases, credentials: dict[str, str] | None = None) -> None:
         """Run cron and the release's schedulers and workers from `releases.cron`; those of

@@ -3,9 +3,10 @@ and the live colour from the lb's own flag file. Nothing here is remembered loca
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from switcher.config import COLORS, LIVE_FLAG_DIR, LIVE_FLAG_NAME, Environment
+from switcher.config import COLORS, LIVE_FLAG_DIR, LIVE_FLAG_NAME, Environment, split_list
 from switcher.runtime import ContainerInfo, Docker
 from switcher.switch import LbContainer
 
@@ -13,6 +14,13 @@ SERVICES = ("lb", "db", "memcached", "cron")
 # Shown only where they run: the processes a site declares in its Procfile and their broker.
 PROCESS_SERVICES = ("worker", "beat")
 OPTIONAL_SERVICES = ("broker", *PROCESS_SERVICES)
+PROCESSES_LABEL = "io.switcher.processes"  # on a site image: its Procfile's processes (the build)
+
+
+def declared_processes(labels: Mapping[str, str]) -> list[str]:
+    """What a site image's Procfile declares that runs beside cron (worker, beat), from its labels."""
+    declared = split_list(labels.get(PROCESSES_LABEL, ""))
+    return [name for name in PROCESS_SERVICES if name in declared]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from switcher import migrations
+from switcher.cluster_lbs import commit_live
 from switcher.cluster_plan import plan_releases
 from switcher.cluster_preview import PREVIEW_TIMEOUT, parse_answers
 from switcher.cluster_preview import command as preview_command
@@ -63,7 +64,12 @@ class SwarmEngine(EveryLb):
         return ColorState(service.release, enough, enough, f"{count} of {service.replicas} tasks run {service.release}")
 
     def lbs(self) -> Sequence[LbContainer]:
-        return [lb for _, lb in self.stack.lbs()]
+        """The lb tasks on nodes that are ready (an lb on a node that is away takes the committed
+        colour when back: lb-follow)."""
+        return [lb for _, lb in self.stack.lbs(ready=True)]
+
+    def away_lbs(self) -> list[str]:
+        return self.stack.away_lbs()
 
     def gate(self, color: str, release: str, timeout: float) -> None:
         self.swarm.wait_release(f"app-{color}", release, 0)
@@ -76,19 +82,27 @@ class SwarmEngine(EveryLb):
             self.stack.publish(release)
 
     def verify(self, release: str, count: int, timeout: float) -> None:
-        nodes = [node for node, _ in self.stack.lbs()]
+        nodes = [node for node, _ in self.stack.lbs(ready=True)]
         verify_lbs(nodes, self.env, release, count, timeout)
 
     def cron_follow(self, release: str, timeout: float) -> None:
-        """The cron service runs `release` (stop-first: the old task ends before the new starts);
-        while an operator keeps cron stopped, it stays at no task, of `release`."""
-        releases, stopped = self.releases(), self.stack.cron_stopped()
-        if releases.cron != release:
-            self.stack.deploy(replace(releases, cron=release))
-            if not stopped:
-                self.swarm.wait_release("cron", release, timeout)
+        """Cron, and the workers and beat `release` declares, run `release` (stop-first: each old
+        task ends before its new one starts); while an operator keeps cron stopped, cron and beat
+        stay at no task. Deployed even when cron runs `release` already: deploy --maintenance
+        scaled them all to none."""
+        stopped = self.stack.cron_stopped()
+        self.stack.deploy(self.releases(cron=release))
+        grace = float(self.env.settings["WORKER_STOP_TIMEOUT"])
+        for name in self.stack.processes(release):
+            if not (stopped and name == "beat"):
+                self.swarm.wait_release(name, release, timeout + grace)
         if stopped:
             self.report("  cron stays stopped (`switcher cron start` starts it)")
+        else:
+            self.swarm.wait_release("cron", release, timeout)
+
+    def commit_live(self, color: str) -> None:
+        commit_live(self.lbs(), color, self.report)
 
     def drain(self, color: str, timeout: float) -> None:
         """Every task of `color` has finished its requests in flight (asked through each task's
@@ -116,19 +130,25 @@ class SwarmEngine(EveryLb):
         until a deploy to it or a rollback brings it back: cluster_plan.color_replicas)."""
         self.swarm.scale(f"app-{color}", 0)
 
-    def prune(self) -> None:
-        """Static files of releases not retained go, on every lb node (a global job)."""
+    def retained(self) -> tuple[list[str], list[str]]:
+        """The releases whose static files the lbs hold, and those to keep of them (RETAIN_RELEASES,
+        the colours' own always)."""
         lbs = self.lbs()
         if not lbs:
-            return
+            raise Unhealthy("no lb task runs: nothing to read the static files from")
         published = lbs[0].published_releases()
         current = self.releases()
         keep = retained_releases(published, [current.blue, current.green], int(self.env.settings["RETAIN_RELEASES"]))
+        return published, keep
+
+    def prune(self) -> None:
+        """Static files of releases not retained go, on every lb node (a global job)."""
+        published, keep = self.retained()
         if set(published) <= set(keep):
             return
         self.stack.job(
             "prune",
-            current.cron,
+            self.releases().cron,
             ["prune-static", "/srv/static", *keep],
             user="0",
             global_job=True,
@@ -199,27 +219,36 @@ class SwarmEngine(EveryLb):
 
     def hold_cron(self, stopped: bool, live_release: str) -> None:
         """The operator's cron state (cluster_stack.py's CRON_STATE, kept across promotes and
-        `up`) set, then the cron service at no task (a running job gets CRON_STOP_TIMEOUT to
-        finish) or at one task of `live_release`. The caller holds the lock."""
+        `up`) set, then cron and beat at no task (a running job gets CRON_STOP_TIMEOUT, beat
+        WORKER_STOP_TIMEOUT) or at one task of `live_release`; the workers follow the release
+        either way. The caller holds the lock."""
         self.stack.set_cron_stopped(stopped)
         if stopped:
-            self.report("stopping cron; a running job may finish first")
+            self.report("stopping cron (and beat); a running job may finish first")
         self.stack.deploy(self.releases(cron=live_release))
-        if stopped:
-            self._wait_cron_stopped()
-        else:
-            self.swarm.wait_release("cron", live_release, 120)
+        schedulers = ["cron", *(name for name in self.stack.processes(live_release) if name == "beat")]
+        for name in schedulers:
+            if stopped:
+                self._wait_stopped(name)
+            else:
+                self.swarm.wait_release(name, live_release, 120)
 
-    def _wait_cron_stopped(self) -> None:
-        self.swarm.wait_stopped("cron", int(self.env.settings["CRON_STOP_TIMEOUT"]) + 30)
+    def _wait_stopped(self, service: str) -> None:
+        grace = self.env.settings["CRON_STOP_TIMEOUT" if service == "cron" else "WORKER_STOP_TIMEOUT"]
+        self.swarm.wait_stopped(service, int(grace) + 30)
 
     def stop_processes(self) -> None:
-        """deploy --maintenance: cron (the one process beside the site on a cluster) at no task,
-        a running job given CRON_STOP_TIMEOUT; promote's cron step, `up` or `cron start` runs it
-        again (the operator's cron state is left as it is)."""
-        self.report("stopping cron; a running job may finish first")
-        self.swarm.scale("cron", 0)
-        self._wait_cron_stopped()
+        """deploy --maintenance, db restore: cron, beat and the workers at no task (a running
+        job or task gets CRON_STOP_TIMEOUT / WORKER_STOP_TIMEOUT); promote's cron step, `up`,
+        `cron start` or any later stack deploy runs them again (the operator's cron state is
+        left as it is)."""
+        services = self.swarm.services()
+        running = [name for name in ("cron", "beat", "worker") if name in services and services[name].replicas]
+        self.report(f"  stopping {', '.join(running) or 'nothing'}; a running job or task may finish first")
+        for name in running:
+            self.swarm.scale(name, 0)
+        for name in running:
+            self._wait_stopped(name)
 
     def explain_failure(self, color: str) -> None:
         for task in self.swarm.tasks(f"app-{color}"):

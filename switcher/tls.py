@@ -4,6 +4,7 @@ owner root: nginx's master reads it before it starts its workers). See store.py.
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import subprocess
@@ -194,3 +195,25 @@ def renewal(
         if left > RENEW_BEFORE_DAYS:
             return None
     return self_signed(env)
+
+
+RENEWAL_FILE = "renewal.json"  # in the tls volume, beside the certificate
+OLD_RENEWAL_FILE = "tls-renewal.json"  # where an earlier switcher kept it, in its own store
+
+
+def tls_status(env: Environment, store: EnvironmentStore) -> dict:
+    """`switcher tls status`: the stored certificate (what every lb serves) and the last renewal."""
+    now = datetime.now(UTC)
+    files = store.read_tls_files()
+    cert = files.get("cert.pem")
+    raw = files.get(RENEWAL_FILE) or store.read(OLD_RENEWAL_FILE)
+    try:
+        last = json.loads(raw) if raw else None
+    except ValueError:
+        last = {"outcome": "unreadable"}
+    return {
+        "mode": env.tls_mode,
+        "certificate": certificate_info(cert).to_json(now) if cert else None,
+        "renew_before_days": RENEW_BEFORE_DAYS,
+        "last_renewal": last,
+    }

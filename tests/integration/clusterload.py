@@ -82,16 +82,19 @@ def cut_off_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 
     return lose_node(env, net, port, lambda k: link(k, "down"), lambda k: link(k, "up"), replicas)
 
 
-def kill_node(env: StackEnv, name: str, net: str, port: str, replicas: int = 2) -> NodeLoss:
+def kill_node(
+    env: StackEnv, name: str, net: str, port: str, replicas: int = 2, while_away: Callable[[], None] | None = None
+) -> NodeLoss:
     """Kill a worker running a live task as a power loss would (its engine, containerd, shims
     and containers, SIGKILL at once: cluster.sh kill), under load, until the live colour runs
-    `replicas` tasks on the other nodes; its engine is started again when this returns."""
+    `replicas` tasks on the other nodes (then `while_away`); its engine is started again when
+    this returns."""
     script = str(ROOT / "cluster" / "cluster.sh")
 
     def cluster(action: str, victim: int) -> None:
         subprocess.run([script, action, name, str(victim)], check=action == "kill", capture_output=True, timeout=120)
 
-    return lose_node(env, net, port, lambda k: cluster("kill", k), lambda k: cluster("start", k), replicas)
+    return lose_node(env, net, port, lambda k: cluster("kill", k), lambda k: cluster("start", k), replicas, while_away)
 
 
 def lose_node(
@@ -101,10 +104,11 @@ def lose_node(
     take_down: Callable[[int], None],
     bring_back: Callable[[int], None],
     replicas: int = 2,
+    while_away: Callable[[], None] | None = None,
 ) -> NodeLoss:
     """A worker running a live task (not n1: the manager and the db) taken down under keep-alive
     load on the other nodes' lbs, until the live colour runs `replicas` tasks on the other
-    nodes; brought back before this returns."""
+    nodes; then `while_away` (still under that load); brought back before this returns."""
     status = env.status()
     live = status["live"]
     victim = next(int(t["node"][1:]) for t in status["services"][f"app-{live}"]["tasks"] if t["node"] != "n1")
@@ -126,6 +130,8 @@ def lose_node(
         rescheduled = time.monotonic() - cut
         state = next(n["state"] for n in status["nodes"] if n["hostname"] == f"n{victim}")
         time.sleep(3)
+        if while_away is not None:
+            while_away()
     finally:
         load.__exit__(None, None, None)
         bring_back(victim)

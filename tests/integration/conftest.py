@@ -1,11 +1,13 @@
+import hashlib
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from .stackenv import StackEnv, running_stack
+from .stackenv import ROOT, StackEnv, derived_release, remove_release, running_stack
 
 IMAGES = ("base", "site", "lb", "db", "memcached", "broker", "acme")
 
@@ -42,3 +44,38 @@ def fresh_env(tmp_path, release, client) -> Iterator[StackEnv]:
         yield env
     finally:
         env.destroy()
+
+
+STARTPROJECT = ROOT / "tests/sites/startproject"
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def startproject(release, client) -> Iterator[tuple[str, str, str]]:
+    """Two releases of tests/sites/startproject (a site nobody wrote for this platform, with a
+    Procfile's Celery worker and beat): one built with `make build`, one relabelled from it, and
+    the build's report. One build for the session: one host's tests and the cluster's use it."""
+    before = tree_digest(STARTPROJECT)
+    tag = f"{release}-sp"
+    result = subprocess.run(
+        ["make", "-s", "build", f"RELEASE={tag}", f"SITE={STARTPROJECT}", "SITE_SETTINGS=mysite.settings"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    try:
+        assert result.returncode == 0, result.stderr
+        assert tree_digest(STARTPROJECT) == before, "the build changed the site's files"
+        yield tag, derived_release(client, tag, f"{tag}2"), result.stdout + result.stderr
+    finally:
+        remove_release(client, tag)
+        remove_release(client, f"{tag}2")

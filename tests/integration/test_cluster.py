@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tarfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from switcher.swarm import Swarm
 
 from .clusterload import ClusterLoad, NodeLoss, cut_off_node, kill_node, wait_every_lb_back
 from .load import Load
-from .stackenv import ROOT, SWITCHER, StackEnv, ok, release_with_files, remove_release, running_stack
+from .stackenv import ROOT, SWITCHER, StackEnv, ok, release_with_files, remove_release, running_stack, wait_until
 from .test_migrations import ADD_NOTE, HAS_SUMMARY, MODEL
 
 pytestmark = pytest.mark.integration
@@ -155,13 +156,11 @@ def test_three_engines_as_one_swarm_with_a_registry(cluster, release, client, tm
     assert refused.returncode == 3 and "its images need no registry" in refused.stderr
 
 
-def swarm_env(tmp_path: Path, release: str, client, name: str, net: str) -> StackEnv:
+def swarm_env(tmp_path: Path, release: str, client, name: str, net: str, **settings: str) -> StackEnv:
     hosts = ",".join(["localhost", "127.0.0.1", *(f"{net}.1{k}" for k in (1, 2, 3))])
     return StackEnv.create(
         tmp_path, release, client, ENGINE="swarm", SWARM_MANAGER=f"unix:///run/switcher-cluster/{name}/n1.sock",
-        REGISTRY=f"{net}.1:5000", SITE_HOSTS=hosts, APP_REPLICAS="2", SHARED_DIR=shared_dir(name),
-        SETTINGS_MODULE="pressroom.settings_test",  # its /upload
-        DB_REPLACE_HOOK="anonymise --placeholder=hidden",
+        REGISTRY=f"{net}.1:5000", SITE_HOSTS=hosts, APP_REPLICAS="2", SHARED_DIR=shared_dir(name), **settings,
     )  # fmt: skip
 
 
@@ -184,7 +183,11 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
     node's lb at once under load, with no failed request; status reads every lb; down leaves
     nothing on any node."""
     name, net = cluster
-    env = swarm_env(tmp_path, release, client, name, net)
+    env = swarm_env(
+        tmp_path, release, client, name, net,
+        SETTINGS_MODULE="pressroom.settings_test",  # its /upload
+        DB_REPLACE_HOOK="anonymise --placeholder=hidden",
+    )  # fmt: skip
     port = env.settings["HTTPS_PORT"]
     # The next release adds a nullable column: deploy backs up and migrates it on the cluster.
     newer = release_with_files(
@@ -249,6 +252,7 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
 
         steps = [
             (logs_and_history, env),
+            (tls_status_and_prune, env, release, newer),
             (config_files_reach_every_task, env, name),
             (backup_and_restore, env, name, net, port),
             (replace_from_one_host, env, name, net, port, client, tmp_path),
@@ -278,6 +282,119 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
     finally:
         env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600)
         remove_release(client, newer)
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # the nodes' lbs, by address
+def test_the_procfiles_worker_and_beat_run_once_on_the_cluster_and_follow_the_release(
+    cluster, startproject, client, tmp_path
+):
+    """A site whose Procfile declares a Celery worker and beat (tests/sites/startproject): the
+    broker, one worker and one beat run on the cluster from the live release; tasks queued
+    through every node's lb before, during and after a promote each run once; `cron stop` stops
+    beat, not the workers; the broker answers nobody without its password."""
+    name, net = cluster
+    release, newer, _ = startproject
+    env = swarm_env(tmp_path, release, client, name, net, WRITE_RATE_LIMIT="1000", WORKER_STOP_TIMEOUT="30")
+    port = env.settings["HTTPS_PORT"]
+    begun = time.monotonic()
+
+    def lap(what: str) -> None:
+        nonlocal begun
+        print(f"workers: {what}: {time.monotonic() - begun:.0f} s")
+        begun = time.monotonic()
+
+    try:
+        for image in ("lb", "db", "memcached", "broker", "acme"):
+            client.images.get(f"switcher/{image}:{release}").tag(f"switcher/{image}", newer)
+        for each in (release, newer):
+            ok(env.switcher("push", each, "--env", env.name, timeout=900))
+        lap("push")
+        ok(env.switcher("up", "--release", release, "--env", env.name, timeout=900))
+        lap("up")
+        services = env.status()["services"]
+        for service in ("broker", "worker", "beat"):
+            running = [t["release"] for t in services[service]["tasks"] if t["state"] == "running"]
+            assert services[service]["replicas"] == 1 and running == [release], (service, services[service])
+        ok(env.switcher("deploy", newer, "--env", env.name, timeout=900))
+        lap("deploy")
+
+        sessions = [requests.Session() for _ in (1, 2, 3)]
+        sent: list[str] = []
+        stop = threading.Event()
+
+        def enqueue(token: str) -> None:
+            k = len(sent) % 3  # through each node's lb in turn
+            answer = sessions[k].post(
+                f"https://{net}.1{k + 1}:{port}/catalog/tasks/", data={"token": token}, verify=False, timeout=10
+            )
+            assert answer.status_code == 202, answer.text[:300]
+            sent.append(token)
+
+        def during() -> None:
+            for number in range(150):  # bounded: at most 150 tasks, 30 s
+                if stop.is_set():
+                    break
+                enqueue(f"during-{number}")
+                time.sleep(0.2)
+
+        def runs() -> dict:
+            return sessions[0].get(f"https://{net}.11:{port}/catalog/tasks/", verify=False, timeout=10).json()
+
+        for number in range(20):  # 5 s of work for the worker's two processes: running at the handover
+            enqueue(f"before-{number}")
+        thread = threading.Thread(target=during)
+        thread.start()
+        try:
+            promoted = ok(env.switcher("promote", "--env", env.name, timeout=900))
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        lap("promote")
+        assert "hand cron over" in promoted.stderr, promoted.stderr
+        for number in range(20):
+            enqueue(f"after-{number}")
+        wait_until(lambda: set(runs()["runs"]) >= set(sent), 180, "every queued task runs")
+        counted = runs()["runs"]
+        assert {token: count for token, count in counted.items() if count != 1} == {}, "each task ran exactly once"
+        assert set(counted) == set(sent)
+        services = env.status()["services"]
+        for service in ("worker", "beat"):
+            running = [t["release"] for t in services[service]["tasks"] if t["state"] == "running"]
+            assert running == [newer], (service, services[service])
+        ticks = runs()["ticks"]
+        wait_until(lambda: runs()["ticks"] > ticks, 30, "the new release's beat schedules its task")
+        assert "celery@" in ok(env.switcher("logs", "worker", "--env", env.name)).stdout
+        lap("every task ran once")
+
+        # `cron stop` stops cron and beat; the workers keep working. `cron start` runs both again.
+        ok(env.switcher("cron", "stop", "--env", env.name, timeout=300))
+        services = env.status()["services"]
+        assert "beat" not in services and [t["release"] for t in services["worker"]["tasks"]] == [newer]
+        enqueue("while-cron-is-stopped")
+        wait_until(lambda: "while-cron-is-stopped" in runs()["runs"], 60, "the worker runs a task")
+        ok(env.switcher("cron", "start", "--env", env.name, timeout=300))
+        assert [t["release"] for t in env.status()["services"]["beat"]["tasks"]] == [newer]
+        lap("cron stop and start")
+
+        # The broker: nobody without the password; with it, no admin command; not in its argv.
+        anonymous = task_exec(env, name, "broker", "redis-cli", "-p", "6379", "ping")
+        assert "NOAUTH" in anonymous.stdout + anonymous.stderr, anonymous
+        # (`docker cp … -` writes a tar stream; the file's lines are in it as they are)
+        stored = node(name, 1, "cp", f"{env.project}-switcher-store:/store/credentials.env", "-").stdout
+        password = stored.split("BROKER_PASSWORD=", 1)[1].split()[0]
+        as_site = "REDISCLI_AUTH=$0 redis-cli -p 6379"
+        assert task_exec(env, name, "broker", "sh", "-c", f"{as_site} ping", password).stdout.strip() == "PONG"
+        admin = task_exec(env, name, "broker", "sh", "-c", f"{as_site} config get dir", password)
+        assert "NOPERM" in admin.stdout + admin.stderr, admin
+        argv = task_exec(env, name, "broker", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; cat /proc/1/environ")
+        assert argv.returncode == 0 and "redis-server" in argv.stdout and password not in argv.stdout
+
+        lap("broker")
+        ok(env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600))
+        assert stack_services(name, env.project) == "" and node_volumes(name, env.project) == []
+        lap("down")
+    finally:
+        env.switcher("down", "--volumes", "--yes", "--env", env.name, timeout=600)
 
 
 @dataclass
@@ -349,15 +466,31 @@ def logs_and_history(env: StackEnv) -> None:
     assert ("deploy", "ok") in actions and ("rollback", "ok") in actions and ("db-backup", "ok") in actions, actions
 
 
+def tls_status_and_prune(env: StackEnv, release: str, newer: str) -> None:
+    """`tls status` reads the certificate every lb serves; `prune` keeps the colours' releases."""
+    tls = json.loads(ok(env.switcher("tls", "status", "--json", "--env", env.name)).stdout)
+    assert tls["mode"] == "selfsigned" and tls["certificate"]["days_left"] > 30, tls
+    would = ok(env.switcher("prune", "--dry-run", "--env", env.name)).stderr
+    assert "would retain the static files of:" in would and release in would and newer in would, would
+    pruned = ok(env.switcher("prune", "--env", env.name, timeout=300)).stderr
+    assert "retained the static files of:" in pruned and release in pruned and newer in pruned, pruned
+
+
 def db_exec(env: StackEnv, name: str, *command: str) -> str:
     """A command in the db task, through its node's engine; its output."""
+    result = task_exec(env, name, "db", *command)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def task_exec(env: StackEnv, name: str, service: str, *command: str) -> subprocess.CompletedProcess:
+    """A command in the service's (first) task, through its node's engine."""
+    label = f"label=com.docker.swarm.service.name={env.project}_{service}"
     for k in (1, 2, 3):
-        task = node(name, k, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={env.project}_db").stdout
+        task = node(name, k, "ps", "-q", "--filter", label).stdout
         if task.split():
-            result = node(name, k, "exec", task.split()[0], *command)
-            assert result.returncode == 0, result.stderr
-            return result.stdout.strip()
-    raise AssertionError("no db task runs")
+            return node(name, k, "exec", task.split()[0], *command)
+    raise AssertionError(f"no {service} task runs")
 
 
 def db_psql(env: StackEnv, name: str, statement: str) -> str:
@@ -724,10 +857,22 @@ def live_tasks_replaced_under_load(env: StackEnv, net: str, port: str) -> None:
 
 def kill_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:
     """The same for a worker killed as a power loss would (engine, containerd, shims and
-    containers SIGKILLed at once); it rejoins when its engine starts again, and serves again:
-    its lb on the live colour, the site on its address."""
-    live = env.status()["live"]
-    check_node_loss(env, kill_node(env, name, net, port), "killed", net, port, live)
+    containers SIGKILLed at once); while it is away the other colour is promoted (under the same
+    load); it rejoins when its engine starts again and serves again, its lb on the colour made
+    live meanwhile without a `switcher up` (it follows the committed switch: lb-follow)."""
+    idle = "green" if env.status()["live"] == "blue" else "blue"
+
+    def promote_while_away() -> None:
+        def ready() -> bool:
+            tasks = env.status()["services"][f"app-{idle}"]["tasks"]
+            return sum(1 for t in tasks if t["state"] == "running") >= 2
+
+        wait_until(ready, 120, f"app-{idle} back to its tasks on the nodes left")
+        promoted = ok(env.switcher("promote", "--env", env.name, timeout=600))
+        assert "on 2 lbs" in promoted.stderr, promoted.stderr[-500:]
+
+    loss = kill_node(env, name, net, port, while_away=promote_while_away)
+    check_node_loss(env, loss, "killed", net, port, idle)  # every lb on it, none set by `up`
 
 
 def check_node_loss(env: StackEnv, loss: NodeLoss, how: str, net: str, port: str, live: str) -> None:

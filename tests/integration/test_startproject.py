@@ -6,49 +6,22 @@ unchanged and must run, switch and roll back under load with zero failed request
 
 from __future__ import annotations
 
-import hashlib
 import re
-import subprocess
 import threading
 import time
 
 import pytest
 
 from .load import Load
-from .stackenv import ROOT, derived_release, ok, remove_release, running_stack, wait_until
+from .stackenv import ok, running_stack, wait_until
 
 pytestmark = pytest.mark.integration
-SITE = ROOT / "tests/sites/startproject"
-
-
-def tree_digest() -> dict[str, str]:
-    return {
-        str(path.relative_to(SITE)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(SITE.rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
-def built(release, client):
-    """Two releases of the site: one built with `make build`, one relabelled from it."""
-    before = tree_digest()
-    tag = f"{release}-sp"
-    result = subprocess.run(
-        ["make", "-s", "build", f"RELEASE={tag}", f"SITE={SITE}", "SITE_SETTINGS=mysite.settings"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    try:
-        assert result.returncode == 0, result.stderr
-        assert tree_digest() == before, "the build changed the site's files"
-        yield tag, derived_release(client, tag, f"{tag}2"), result.stdout + result.stderr
-    finally:
-        remove_release(client, tag)
-        remove_release(client, f"{tag}2")
+def built(startproject):
+    """Two releases of the site: one built with `make build`, one relabelled from it (conftest.py)."""
+    return startproject
 
 
 @pytest.fixture(scope="module")

@@ -139,6 +139,7 @@ class FakeEngine:
             for color, release in releases.items()
         }
         self.lb_list = [FakeLb(f"lb-{k}", live) for k in range(1, lbs + 1)]
+        self.away: list[str] = []  # nodes whose lb cannot be reached
         self.ahead: list[str] = []
         self.failing: dict[str, SwitcherError] = {}
         self.registry = {release for release in releases.values() if release}
@@ -171,6 +172,9 @@ class FakeEngine:
     def lbs(self) -> list[FakeLb]:
         return self.lb_list
 
+    def away_lbs(self) -> list[str]:
+        return self.away
+
     def gate(self, color: str, release: str, timeout: float) -> None:
         self._do(f"gate {color} {release}")
 
@@ -192,6 +196,9 @@ class FakeEngine:
         for lb in self.lb_list:
             if self.colors[lb.routes].release != release:
                 raise Unhealthy(f"{lb.name} answered from {self.colors[lb.routes].release}, not {release}")
+
+    def commit_live(self, color: str) -> None:
+        self._do(f"commit {color}")
 
     def cron_follow(self, release: str, timeout: float) -> None:
         self._do(f"cron {release}")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from switcher.cluster_plan import color_replicas, plan_releases
+from switcher.cluster_plan import color_replicas, plan_releases, process_replicas
 from switcher.cluster_stack import secret_name
 from switcher.cluster_status import ClusterStatus, LbView, cluster_lines, services_unseen, unseen_notes, unseen_tasks
 from switcher.config import validate
@@ -32,6 +32,16 @@ def test_a_stopped_colour_stays_stopped_until_it_is_started():
     stopped = {"app-blue": ServiceInfo(2, "r1"), "app-green": ServiceInfo(0, "r2")}  # promote --stop-old
     assert color_replicas(stopped, "2", ()) == {"blue": "2", "green": "0"}  # cron stop/start, up, a deploy to blue
     assert color_replicas(stopped, "2", ("green",)) == {"blue": "2", "green": "2"}  # a deploy to it, a rollback
+
+
+def test_the_procfiles_processes_run_once_each_and_beat_stops_with_cron():
+    none = {"BROKER_REPLICAS": "0", "WORKER_REPLICAS": "0", "BEAT_REPLICAS": "0"}
+    assert process_replicas([], cron_stopped=False) == none  # a site without workers: no broker either
+    both = process_replicas(["worker", "beat"], cron_stopped=False)
+    assert both == {"BROKER_REPLICAS": "1", "WORKER_REPLICAS": "1", "BEAT_REPLICAS": "1"}
+    held = process_replicas(["beat", "worker"], cron_stopped=True)  # `switcher cron stop`
+    assert held == {"BROKER_REPLICAS": "1", "WORKER_REPLICAS": "1", "BEAT_REPLICAS": "0"}
+    assert process_replicas(["beat"], cron_stopped=False) == {**none, "BROKER_REPLICAS": "1", "BEAT_REPLICAS": "1"}
 
 
 def test_secret_names_follow_the_content():

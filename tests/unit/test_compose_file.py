@@ -2,6 +2,7 @@
 
 import re
 
+from switcher.cluster_plan import process_replicas
 from switcher.compose import Releases, base_command, compose_variables
 from switcher.config import COLORS, LIVE_FLAG, validate
 from switcher.credentials import GENERATED
@@ -66,6 +67,7 @@ def test_every_variable_of_the_swarm_stack_is_provided(paths):
     env = validate("x", swarm, "f", paths.root)
     variables = compose_variables(env, Releases("r1", "r2", "r0"), {key: "s" for key in GENERATED})
     variables.update(TLS_CERT_SECRET="c", TLS_KEY_SECRET="k", CRON_REPLICAS="1")  # ClusterStack.variables
+    variables.update(process_replicas(["worker", "beat"], cron_stopped=False))
     variables.update(BLUE_REPLICAS="2", GREEN_REPLICAS="0", SHARED_ROOT="/srv/shared/x", SHARED_KEY="k")
     used = set(re.findall(r"\$\{([A-Z_]+)(?::\?|\}|:-)", SWARM))
     assert {"REGISTRY", "BLUE_REPLICAS", "GREEN_REPLICAS", "SUBNET"} <= used
@@ -85,6 +87,13 @@ def test_the_swarm_stack_publishes_only_the_lb_and_drops_capabilities():
     assert stack["services"]["lb"]["deploy"]["mode"] == "global"
     assert stack["services"]["db"]["deploy"]["placement"]["constraints"] == ["node.labels.switcher.db == true"]
     assert stack["services"]["db"]["environment"]["DB_NETWORK"] == "${SUBNET:?}"
+    # The broker: on the stack's network by password (never on its command line), with the db.
+    broker = stack["services"]["broker"]
+    assert broker["environment"] == {"BROKER_PASSWORD": "${BROKER_PASSWORD:?}"}
+    assert "BROKER_PASSWORD" not in " ".join(broker["command"][:2]) and "unset BROKER_PASSWORD" in broker["command"][2]
+    assert broker["deploy"]["placement"]["constraints"] == ["node.labels.switcher.db == true"]
+    for name in ("cron", "worker", "beat"):  # the old one stops before the new one starts
+        assert stack["services"][name]["deploy"]["update_config"] == {"order": "stop-first"}, name
 
 
 def services() -> dict:

@@ -34,7 +34,7 @@ def test_promote_runs_every_named_step_in_order_and_switches_every_lb():
     Promotion(fake).promote(None, Options(), dry_run=False)
     assert fake.calls == [
         "lock promote the idle colour", "gate green r2", "check-schema r2", "nginx-check", "publish r2",
-        "maintenance-page r2", "verify r2", "cron r2", "drain blue", "prune", "unlock",
+        "maintenance-page r2", "verify r2", "commit green", "cron r2", "drain blue", "prune", "unlock",
     ]  # fmt: skip
     assert [lb.routes for lb in fake.lb_list] == ["green"] * 3
     assert outcomes(fake) == [("promote", "ok")]
@@ -73,6 +73,7 @@ def test_a_failed_verification_switches_every_lb_back():
     assert [lb.flips for lb in fake.lb_list] == [["green", "blue"]] * 3
     assert "verification failed: switching every lb back to blue" in fake.said
     assert outcomes(fake) == [("promote", "failed")]
+    assert not [call for call in fake.calls if call.startswith("commit")], "an lb that was away keeps following blue"
 
 
 def test_a_colour_whose_deploy_failed_is_refused_before_anything_changes():
@@ -123,7 +124,7 @@ def test_lbs_that_disagree_need_a_colour_and_promote_colour_puts_them_all_on_it(
 def test_promote_of_the_live_colour_only_verifies_and_hands_over_cron():
     fake = engine()
     Promotion(fake).promote("blue", Options(), dry_run=False)
-    assert fake.calls == ["lock promote blue", "verify r1", "cron r1", "drain green", "prune", "unlock"]
+    assert fake.calls == ["lock promote blue", "verify r1", "commit blue", "cron r1", "drain green", "prune", "unlock"]
 
 
 def test_stop_old_stops_the_old_colour_after_the_drain():
@@ -182,3 +183,17 @@ def test_the_colours_are_read_once_the_lock_is_held():
             Promotion(fake).rollback(Options(), dry_run=False)
         assert [lb.routes for lb in fake.lb_list] == ["blue"] * 3, f"{command} must switch to the colour idle now"
         assert fake.calls[1] == "gate blue r1", command
+
+
+def test_an_lb_that_cannot_be_reached_misses_the_switch_but_not_maintenance():
+    """A Swarm node that is down: its lb is not among the lbs to switch (it follows the commit
+    once back, nginx/lb-follow.sh), but maintenance on would leave it serving past the page."""
+    from switcher.maintenance_mode import apply_maintenance
+
+    fake = engine(lbs=2)
+    fake.away = ["n3"]
+    Promotion(fake).promote(None, Options(), dry_run=False)
+    assert [lb.routes for lb in fake.lb_list] == ["green"] * 2 and "commit green" in fake.calls
+    with pytest.raises(Refused, match="maintenance on must reach every lb, and the lb on n3 cannot be reached"):
+        apply_maintenance(fake, True, "token", None, 300, [])
+    assert not any(lb.maintenance for lb in fake.lb_list)

@@ -19,7 +19,10 @@ def test_credentials_are_made_once_private_and_the_superuser_has_its_own():
     with pytest.raises(NotFound, match="no credentials yet"):
         ensure_credentials(store, "x", create=False)
     first = ensure_credentials(store, "x")
-    assert set(first) == {"DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_SUPERUSER_PASSWORD", "MAINTENANCE_TOKEN"}
+    assert set(first) == {
+        "DJANGO_SECRET_KEY", "DB_PASSWORD", "DB_SUPERUSER_PASSWORD", "MAINTENANCE_TOKEN", "BROKER_PASSWORD",
+    }  # fmt: skip
+    assert len(set(first.values())) == len(first), "each its own"
     assert len(first["DJANGO_SECRET_KEY"]) >= 50
     assert first["DB_SUPERUSER_PASSWORD"] != first["DB_PASSWORD"]
     assert store.files[FILE][1] == 0o600

@@ -1,0 +1,33 @@
+#!/bin/sh
+# A cluster's lb (LB_FOLLOW=1, started by the entrypoint beside nginx): once a second, the live
+# colour switcher last committed (a promote, rollback or up that finished: "COLOUR GENERATION"
+# in /var/lib/switcher/committed/live, on the shared storage every lb node mounts) is set on
+# this lb when its generation is newer than the last switch this lb took (switcher writes that
+# generation with each flip). So an lb that missed a switch (its node was down or cut off, or
+# it is new) takes it by itself once it is back, while a commit read late from the shared
+# storage never undoes a newer flip. A promote in progress (not committed yet) and a flag set
+# by hand are left alone. `--once`: one look (the unit tests).
+set -u
+committed=${LB_COMMITTED:-/var/lib/switcher/committed/live}
+live=${LB_LIVE_DIR:-/var/lib/switcher/live}
+
+follow_once() {
+  [ -r "$committed" ] || return 0
+  read -r color generation < "$committed" || return 0
+  case "$color" in blue|green) ;; *) return 0 ;; esac
+  case "$generation" in ''|*[!0-9]*) return 0 ;; esac
+  last=$(cat "$live/followed" 2>/dev/null) || last=0
+  case "$last" in ''|*[!0-9]*) last=0 ;; esac
+  [ "$generation" -gt "$last" ] || return 0
+  if [ "$color" = green ]; then touch "$live/green"; else rm -f "$live/green"; fi || return 0
+  printf '%s\n' "$generation" > "$live/followed.tmp" && mv -f "$live/followed.tmp" "$live/followed"
+  echo "lb: live colour $color, as committed ($generation)" >&2
+}
+
+if [ "${1:-}" = --once ]; then
+  follow_once
+  exit 0
+fi
+while sleep 1; do
+  follow_once
+done
