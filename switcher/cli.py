@@ -13,6 +13,7 @@ import docker.errors
 from switcher import backups, history
 from switcher.cluster_cutover import ClusterCutover
 from switcher.cluster_db import ClusterDatabase
+from switcher.cluster_lifecycle import ClusterLifecycle
 from switcher.cluster_stack import ClusterStack
 from switcher.cluster_status import cluster_lines
 from switcher.config import (
@@ -201,7 +202,7 @@ def up(env_name: str | None, release: str) -> None:
     paths, env = _environment(env_name, swarm=True)
     check_release(release)
     if env.engine == "swarm":
-        click.echo("\n".join(cluster_lines(ClusterStack(paths, env, _say).up(release))))
+        click.echo("\n".join(cluster_lines(ClusterLifecycle(ClusterStack(paths, env, _say)).up(release))))
         return
     docker = Docker()
     result = Stack(paths, env, docker, EnvironmentStore(docker, env.project), _say).up(release)
@@ -233,7 +234,7 @@ def down(env_name: str | None, volumes: bool, yes: bool) -> None:
     if env.engine == "swarm":
         if volumes and not yes and not click.confirm(f"Delete the data of {env.name} on every node?", err=True):
             raise Refused("nothing was deleted")
-        ClusterStack(paths, env, _say).down(volumes)
+        ClusterLifecycle(ClusterStack(paths, env, _say)).down(volumes)
         return
     docker = Docker()
     if volumes and not yes:

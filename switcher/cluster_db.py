@@ -12,6 +12,7 @@ off and cron on again at the end, as on one host."""
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from switcher import backups
@@ -19,7 +20,7 @@ from switcher.backup_archive import postgres_owner, read_archive
 from switcher.backups import Backup
 from switcher.cluster_stack import ClusterStack
 from switcher.db_backups import restore_summary
-from switcher.db_replace import BackupSource, carry_backup, choose_backup, refuse_replacing, replaced_summary
+from switcher.db_replace import BackupSource, carry_backup, replace
 from switcher.errors import SwitcherError
 from switcher.maintenance_mode import apply_maintenance
 from switcher.swarm_engine import SwarmEngine
@@ -78,10 +79,10 @@ class ClusterDatabase:
         backups.check_id(backup_id)
         started = time.monotonic()
         with self.engine.locked(f"db restore {backup_id}"):
-            chosen, safety, live_release, _ = self._swap_in(backup_id, "db-restore", started)
+            chosen, safety, live_release, _ = self.swap_in(backup_id, "db-restore", started)
         return restore_summary(chosen, safety, live_release)
 
-    def _swap_in(self, backup_id: str, action: str, started: float) -> tuple[Backup, Backup, str, bool]:
+    def swap_in(self, backup_id: str, action: str, started: float) -> tuple[Backup, Backup, str, bool]:
         """Under the lock: the backup verified, every lb in maintenance, cron stopped (the
         operator's cron state set) and so are beat and the workers, a backup of the database as it is, the restore (rows
         checked, then the swap), memcached emptied. The backup, the safety backup, the live
@@ -102,36 +103,35 @@ class ClusterDatabase:
     def token(self) -> str:
         return self.stack.credentials()["MAINTENANCE_TOKEN"]
 
-    # -- another environment's data -----------------------------------------------------------
+    # -- another environment's data: db_replace.replace's steps ---------------------------------
     def replace_from(self, source: BackupSource, backup_id: str | None, fresh: bool) -> list[str]:
-        """The same steps as on one host (database.py): the source's backup brought here as an
-        archive (db_replace.py) unless it is here already, restored as `restore` does,
-        migrated by the live release (a job), DB_REPLACE_HOOK (a job), then maintenance off
-        (if this turned it on) and cron on again (unless an operator had stopped it)."""
-        refuse_replacing(self.env.name, source.env.name)
-        chosen = choose_backup(source, backup_id, fresh, self.env.name)
-        started = time.monotonic()
-        with self.engine.locked(f"db replace from {source.env.name}"):
-            cron_was_stopped = self.stack.cron_stopped()
-            if chosen.id not in {backup.id for backup in self.backups()}:
-                carry_backup(source, chosen, self._bring_in, self.report)
-            _, safety, live_release, turned_on = self._swap_in(chosen.id, "db-replace", started)
-            self.report(f"migrating {source.env.name}'s data with {live_release}")
-            self.stack.job("migrate", live_release, ["python3", "manage.py", "migrate", "--noinput"])
-            hook = self.env.db_replace_hook
-            if hook:
-                self.report(f"running DB_REPLACE_HOOK: manage.py {' '.join(hook)}")
-                self.stack.job("replace-hook", live_release, ["python3", "manage.py", *hook])
-            self.flush_cache()
-            if turned_on:
-                self.report("turning maintenance off on every lb")
-                apply_maintenance(self.engine, False, self.token(), None, 0, [])
-            if cron_was_stopped:
-                self.report("cron stays stopped (`switcher cron start` starts it); the workers run again")
-                self.stack.deploy(self.engine.releases())
-            else:
-                self.engine.hold_cron(False, live_release)
-        return replaced_summary(self.env.name, source.env.name, chosen, safety)
+        """The same steps as on one host (db_replace.replace): the source's backup brought here as
+        an archive unless it is here already, restored as `restore` does, migrated by the live
+        release (a job), DB_REPLACE_HOOK (a job), then maintenance off (if this turned it on) and
+        cron on again (unless an operator had stopped it)."""
+        return replace(self, source, backup_id, fresh)
+
+    def locked(self, command: str) -> AbstractContextManager[object]:
+        return self.engine.locked(command)
+
+    def bring_over(self, source: BackupSource, chosen: Backup) -> None:
+        carry_backup(source, chosen, self._bring_in, self.report)
+
+    def cron_stopped_by_operator(self) -> bool:
+        return self.stack.cron_stopped()
+
+    def manage_job(self, name: str, release: str, arguments: list[str]) -> None:
+        self.stack.job(name, release, ["python3", "manage.py", *arguments])
+
+    def resume(self, turned_on: bool, live_release: str, cron_stays_stopped: bool) -> None:
+        if turned_on:
+            self.report("turning maintenance off on every lb")
+            apply_maintenance(self.engine, False, self.token(), None, 0, [])
+        if cron_stays_stopped:
+            self.report("cron stays stopped (`switcher cron start` starts it); the workers run again")
+            self.stack.deploy(self.engine.releases())
+        else:
+            self.engine.hold_cron(False, live_release)
 
     def flush_cache(self) -> None:
         """Empty memcached (the data under the cached pages changed); said, not fatal, when it

@@ -12,7 +12,7 @@ from switcher import backups
 from switcher.backup_archive import postgres_owner, read_archive
 from switcher.backups import Backup
 from switcher.db_backups import DbBackups, restore_summary
-from switcher.db_replace import BackupSource, carry_backup, choose_backup, refuse_replacing, replaced_summary
+from switcher.db_replace import BackupSource, carry_backup, replace
 from switcher.errors import SwitcherError
 from switcher.session import Session
 
@@ -52,10 +52,10 @@ class Database(Session):
         self.status()
         started = time.monotonic()
         with self.locked(f"db restore {backup_id}"):
-            restored, safety, live_release, _ = self._swap_in(backup_id, "db-restore", started)
+            restored, safety, live_release, _ = self.swap_in(backup_id, "db-restore", started)
         return restore_summary(restored, safety, live_release)
 
-    def _swap_in(self, backup_id: str, action: str, started: float) -> tuple[Backup, Backup, str, bool]:
+    def swap_in(self, backup_id: str, action: str, started: float) -> tuple[Backup, Backup, str, bool]:
         """Under the lock: verify the backup, maintenance on, cron/beat/workers off, a backup of
         the database as it is, the restore (checked rows, then the swap), memcached flushed.
         The backup, the safety backup, the live release and whether maintenance was turned on."""
@@ -74,7 +74,7 @@ class Database(Session):
         self.stack.stop_processes()
         safety = self.backup(label="before-restore", release=live_release, reason=f"before restoring {backup_id}")
         shelf.restore(backup_id, action, started, safety.id)
-        self.stack.flush_cache()
+        self.flush_cache()
         return chosen, safety, live_release, turned_on
 
     # -- to and from the host -----------------------------------------------------------------
@@ -112,32 +112,27 @@ class Database(Session):
     def backups_volume(self) -> str:
         return f"{self.env.project}_backups"
 
-    # -- another environment's data -----------------------------------------------------------
+    # -- another environment's data: db_replace.replace's steps ---------------------------------
     def replace_from(self, source: BackupSource, backup_id: str | None, fresh: bool) -> list[str]:
-        """The old guide's integration_db_replace: `source`'s latest (or a fresh, or the named)
-        backup restored here with this environment's credentials, migrated by the live release,
-        the DB_REPLACE_HOOK run, then maintenance off and cron on again. Never on production.
-        `source` may be on this engine (its backups volume copied) or a cluster (db_replace.py)."""
-        refuse_replacing(self.env.name, source.env.name)
+        """The old guide's integration_db_replace (db_replace.replace), never on production.
+        `source` may be on this engine (its backups volume copied) or a cluster (an archive)."""
         self.status()
-        chosen = choose_backup(source, backup_id, fresh, self.env.name)
-        started = time.monotonic()
-        with self.locked(f"db replace from {source.env.name}"):
-            if chosen.id not in {backup.id for backup in self.backups()}:
-                if isinstance(source, Database):
-                    self._copy_backup(source, chosen)
-                else:
-                    carry_backup(source, chosen, self._bring_in, self.report)
-            _, safety, live_release, turned_on = self._swap_in(chosen.id, "db-replace", started)
-            self.report(f"migrating {source.env.name}'s data with {live_release}")
-            self.task(["python3", "manage.py", "migrate", "--noinput"], live_release)
-            hook = self.env.db_replace_hook
-            if hook:
-                self.report(f"running DB_REPLACE_HOOK: manage.py {' '.join(hook)}")
-                self.task(["python3", "manage.py", *hook], live_release)
-            self.stack.flush_cache()
-            self.end_maintenance(turned_on, live_release)
-        return replaced_summary(self.env.name, source.env.name, chosen, safety)
+        return replace(self, source, backup_id, fresh)
+
+    def bring_over(self, source: BackupSource, chosen: Backup) -> None:
+        if isinstance(source, Database):
+            self._copy_backup(source, chosen)
+        else:
+            carry_backup(source, chosen, self._bring_in, self.report)
+
+    def cron_stopped_by_operator(self) -> bool:
+        return self.stack.cron_stopped_by_operator()
+
+    def manage_job(self, name: str, release: str, arguments: list[str]) -> None:
+        self.task(["python3", "manage.py", *arguments], release)
+
+    def flush_cache(self) -> None:
+        self.stack.flush_cache()
 
     def _copy_backup(self, source: Database, chosen: Backup) -> None:
         """Another environment's backup on this engine: volume to volume."""
@@ -147,13 +142,14 @@ class Database(Session):
             for name in (f"{chosen.id}.dump", f"{chosen.id}.json"):
                 self.docker.archive_in(holder, "/target", self.docker.archive_out(holder, f"/source/{name}"))
 
-    def end_maintenance(self, turned_on: bool, live_release: str) -> None:
+    def resume(self, turned_on: bool, live_release: str, cron_stays_stopped: bool) -> None:
         from switcher.maintenance import MaintenanceSwitch
 
         if turned_on:
             self.report("turning maintenance off")
             MaintenanceSwitch(self.docker, self.lb()).turn_off()
-        if self.stack.cron_stopped_by_operator():
+        if cron_stays_stopped:  # the workers follow the release even so
             self.report("cron stays stopped (`switcher cron start` starts it)")
+            self.stack.create_cron_stopped(self.releases(cron=live_release))
         else:
             self.stack.start_cron(self.releases(cron=live_release))

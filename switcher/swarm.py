@@ -2,8 +2,8 @@
 and, for what the Swarm API cannot do (exec in a task: the lbs' live flags, the db's roles),
 through each node's own engine, named by the node's `switcher.engine` label.
 
-Nothing here decides anything: the steps of `switcher up`/`status`/`down` on a cluster are in
-`cluster_stack.py`.
+Nothing here decides anything: the steps of `switcher up`/`down` on a cluster are in
+`cluster_lifecycle.py`, `status` in `cluster_stack.py`.
 """
 
 from __future__ import annotations

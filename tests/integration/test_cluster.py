@@ -72,16 +72,23 @@ def leftovers(name: str, net: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def cluster(release):
+    """The module's cluster. At the end its three engines are killed (SIGKILL) first, as a host
+    lost hard would leave them: `cluster.sh up` refuses while their state is there, and `down`
+    still leaves nothing, mounts of their namespaces under their roots included."""
     name, net = f"t{uuid.uuid4().hex[:5]}", free_net()
     env = {"CLUSTER_NET": net, "BASE_IMAGE": f"switcher/base:{release}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     try:
         result = sh(str(CLUSTER), "up", name, env=env, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
         yield name, net
+        for k in (1, 2, 3):
+            sh("kill", "-9", Path(f"/run/switcher-cluster/{name}/n{k}.pid").read_text().strip())
+        assert sh(str(CLUSTER), "up", name, env=env).returncode != 0, "up refuses while its state is there"
     finally:
         down = sh(str(CLUSTER), "down", name, env=env, timeout=300)
         assert down.returncode == 0, down.stderr[-2000:]
         assert leftovers(name, net) == []
+        assert f"/run/switcher-cluster/{name}/" not in sh("findmnt", "-rn", "-o", "TARGET").stdout
 
 
 def memcached_version(address: str) -> str:
@@ -896,22 +903,3 @@ def check_node_loss(env: StackEnv, loss: NodeLoss, how: str, net: str, port: str
     assert slowest < 5, f"a request after the loss took {slowest:.1f} s: {bad[-5:]}"
     assert loss.victim_state == "down"
     wait_every_lb_back(env, net, port, live)
-
-
-def test_down_after_its_engines_were_killed_leaves_nothing(release):
-    """A node lost hard (its engine killed) leaves mounts of its namespaces under its roots:
-    `down` removes those too."""
-    name, net = f"k{uuid.uuid4().hex[:5]}", free_net()
-    env = {"CLUSTER_NET": net, "BASE_IMAGE": f"switcher/base:{release}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    try:
-        result = sh(str(CLUSTER), "up", name, env=env, timeout=300)
-        assert result.returncode == 0, result.stderr[-2000:]
-        for k in (1, 2, 3):
-            pid = int(Path(f"/run/switcher-cluster/{name}/n{k}.pid").read_text())
-            sh("kill", "-9", str(pid))
-        assert sh(str(CLUSTER), "up", name, env=env).returncode != 0, "up refuses while its state is there"
-    finally:
-        down = sh(str(CLUSTER), "down", name, env=env, timeout=300)
-    assert down.returncode == 0, down.stderr[-2000:]
-    assert leftovers(name, net) == []
-    assert f"/run/switcher-cluster/{name}/" not in sh("findmnt", "-rn", "-o", "TARGET").stdout
