@@ -1,7 +1,7 @@
 """Maintenance mode: the state the lb reads per request, and the page it answers with.
 
 Pure: `render_page` and `state_json` make what `MaintenanceSwitch` writes into the lb-live
-volume with docker exec: the page first, then the state file (nginx's flag), each by an atomic
+volume with docker exec (the content on stdin): the page first, then the state file (nginx's flag), each by an atomic
 rename; off removes the state file and leaves the page. No nginx reload, so no request is dropped.
 """
 
@@ -47,7 +47,9 @@ def state_json(token: str, message: str | None, retry_after: int, allow: list[st
     )
 
 
-_WRITE = 'umask 022; printf "%s" "$2" > "$1.tmp" && mv "$1.tmp" "$1"'
+# The content on stdin, never on the command line: the state holds the bypass token, and a
+# command line is in every process list of the host.
+_WRITE = 'umask 022; cat > "$1.tmp" && mv "$1.tmp" "$1"'
 
 
 class MaintenanceSwitch:
@@ -57,7 +59,7 @@ class MaintenanceSwitch:
         self.docker, self.lb = docker, lb
 
     def _write(self, path: str, content: str) -> None:
-        code, output = self.docker.exec_output(self.lb, ["sh", "-c", _WRITE, "sh", path, content])
+        code, output = self.docker.exec_with_input(self.lb, ["sh", "-c", _WRITE, "sh", path], content.encode())
         if code != 0:
             raise SwitcherError(f"could not write {path} in the lb: {output.strip()[:200]}")
 
