@@ -14,18 +14,20 @@ from switcher.swarm import Node, Swarm, Task, until
 from switcher.switch import LbContainer
 
 APP_SERVICES = ("app-blue", "app-green")
-# In SHARED_DIR/PROJECT/lb (every lb node's, root's): "COLOUR GENERATION", the live colour the
-# last finished promote, rollback or up committed; each lb's lb-follow takes a newer one.
+# In SHARED_DIR/PROJECT/lb (every lb node's, root's): "COLOUR GENERATION RELEASE", the live
+# colour the last finished promote, rollback or up committed; each lb's lb-follow takes a newer
+# one once its node has the release's static files.
 COMMITTED = "/var/lib/switcher/committed/live"
 _COMMIT = f'printf "%s\\n" "$1" > {COMMITTED}.tmp && mv -f {COMMITTED}.tmp {COMMITTED}'
 
 
-def commit_live(lbs: list[LbContainer], color: str, report: Callable[[str], None]) -> None:
-    """`color` committed as the live colour, so that an lb that missed the switch (its node away)
-    follows it once back (nginx/lb-follow.sh): written through the first lb task that can (the
-    generation is this host's clock in ns, later than any earlier commit). Said, not fatal, when
-    none can: `switcher up` puts every lb on the live colour as well."""
-    line = f"{color} {time.time_ns()}"
+def commit_live(lbs: list[LbContainer], color: str, release: str, report: Callable[[str], None]) -> None:
+    """`color` (running `release`) committed as the live colour, so that an lb that missed the
+    switch (its node away) follows it once back (nginx/lb-follow.sh): written through the first
+    lb task that can (the generation is this host's clock in ns, later than any earlier
+    commit). Said, not fatal, when none can: `switcher up` puts every lb on the live colour as
+    well."""
+    line = f"{color} {time.time_ns()} {release}"
     why = "no lb task runs"
     for lb in lbs:
         try:

@@ -89,7 +89,7 @@ class ClusterLifecycle:
         # Every lb on the live colour: an lb on a node that joined since starts at blue.
         lbs = [lb for _, lb in self.stack.lbs(ready=True)]  # one on a node that is away follows the commit
         switch_all(lbs, live, other_color(live), self.report)
-        commit_live(lbs, live, self.report)
+        commit_live(lbs, live, releases.for_color(live), self.report)
         self.stack.lb_tasks.republish_unseen(timeout)
         self.swarm.prune_secrets(keep={variables["TLS_CERT_SECRET"], variables["TLS_KEY_SECRET"]})
         return releases, live

@@ -102,7 +102,7 @@ class SwarmEngine(EveryLb):
             self.swarm.wait_release("cron", release, timeout)
 
     def commit_live(self, color: str) -> None:
-        commit_live(self.lbs(), color, self.report)
+        commit_live(self.lbs(), color, self.color(color).release or "", self.report)
 
     def drain(self, color: str, timeout: float) -> None:
         """Every task of `color` has finished its requests in flight (asked through each task's

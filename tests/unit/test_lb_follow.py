@@ -1,5 +1,6 @@
 """nginx/lb-follow.sh, a cluster's lb catching up with the committed live colour: a newer commit
-is taken, an older one (read late from the shared storage, or before a newer flip) is not."""
+is taken once the node has that release's static files, an older one (read late from the shared
+storage, or before a newer flip) is not."""
 
 import subprocess
 from pathlib import Path
@@ -7,34 +8,52 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "nginx" / "lb-follow.sh"
 
 
-def look(tmp_path: Path, committed: str | None) -> tuple[bool, str]:
-    """One look of lb-follow with `committed` as the committed file: (green flag set, followed)."""
-    live = tmp_path / "live"
+def look(tmp_path: Path, committed: str | None, published: tuple[str, ...] = ("r1", "r2")) -> tuple[bool, str]:
+    """One look of lb-follow with `committed` as the committed file and the static files of
+    `published` on this node: (green flag set, the generation it followed)."""
+    live, releases = tmp_path / "live", tmp_path / "releases"
     live.mkdir(exist_ok=True)
+    releases.mkdir(exist_ok=True)
+    for release in published:
+        (releases / f"{release}.json").write_text("{}")
     if committed is not None:
         (tmp_path / "committed").write_text(committed)
-    env = {"LB_COMMITTED": str(tmp_path / "committed"), "LB_LIVE_DIR": str(live), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(["sh", str(SCRIPT), "--once"], env=env, capture_output=True, text=True, check=True)
-    assert "Traceback" not in result.stderr
+    env = {
+        "LB_COMMITTED": str(tmp_path / "committed"), "LB_LIVE_DIR": str(live), "LB_PUBLISHED": str(releases),
+        "PATH": "/usr/bin:/bin",
+    }  # fmt: skip
+    subprocess.run(["sh", str(SCRIPT), "--once"], env=env, capture_output=True, text=True, check=True)
     followed = live / "followed"
     return (live / "green").exists(), followed.read_text().strip() if followed.exists() else ""
 
 
 def test_a_newer_commit_is_taken_and_an_older_one_is_not(tmp_path):
     assert look(tmp_path, None) == (False, "")  # nothing committed yet: blue, as the lb starts
-    assert look(tmp_path, "green 1765000000000000005\n") == (True, "1765000000000000005")
-    assert look(tmp_path, "blue 1765000000000000004\n") == (True, "1765000000000000005"), "older: left alone"
-    assert look(tmp_path, "blue 1765000000000000006\n") == (False, "1765000000000000006")
+    assert look(tmp_path, "green 1765000000000000005 r2\n") == (True, "1765000000000000005")
+    assert look(tmp_path, "blue 1765000000000000004 r1\n") == (True, "1765000000000000005"), "older: left alone"
+    assert look(tmp_path, "blue 1765000000000000006 r1\n") == (False, "1765000000000000006")
 
 
 def test_a_flip_newer_than_the_commit_stays(tmp_path):
     """switcher's flip (a promote not committed yet, or a switch back) writes its generation."""
-    look(tmp_path, "green 1765000000000000005\n")
+    look(tmp_path, "green 1765000000000000005 r2\n")
     (tmp_path / "live" / "green").unlink()  # switcher flipped this lb to blue later
     (tmp_path / "live" / "followed").write_text("1765000000000000009\n")
     assert look(tmp_path, None) == (False, "1765000000000000009")
 
 
+def test_a_release_whose_static_files_this_node_lacks_waits(tmp_path):
+    """A node that was away when the release was deployed keeps the colour it had (its pages and
+    files match) until `switcher up` publishes the release there."""
+    assert look(tmp_path, "green 1765000000000000005 r3\n") == (False, "")
+    assert look(tmp_path, None, published=("r1", "r2", "r3")) == (True, "1765000000000000005")
+
+
 def test_a_damaged_commit_changes_nothing(tmp_path):
-    for text in ("", "purple 17650000000000000010\n", "green\n", "green 12x\n", "green -5\n"):
+    generation = "1765000000000000010"
+    lines = (
+        "", f"purple {generation} r2\n", "green r2\n", "green 12x r2\n", "green -5 r2\n",
+        f"green {generation}\n", f"green {generation} ../r2\n", f"green {generation} r;2\n",
+    )  # fmt: skip
+    for text in lines:
         assert look(tmp_path, text) == (False, ""), text
