@@ -83,8 +83,8 @@ class ClusterCutover:
         if dry_run:
             return self.engine.retained()[1]
         with self.engine.locked("prune"):
-            self.engine.prune()
-            keep = self.engine.retained()[1]
+            published, keep = self.engine.retained()
+            self.engine.prune_static(published, keep)
         self.report(f"retained the static files of: {', '.join(keep)}")
         return keep
 

@@ -83,18 +83,19 @@ class ClusterDatabase:
         return restore_summary(chosen, safety, live_release)
 
     def swap_in(self, backup_id: str, action: str, started: float) -> tuple[Backup, Backup, str, bool]:
-        """Under the lock: the backup verified, every lb in maintenance, cron stopped (the
-        operator's cron state set) and so are beat and the workers, a backup of the database as it is, the restore (rows
-        checked, then the swap), memcached emptied. The backup, the safety backup, the live
-        release and whether maintenance was turned on."""
+        """Under the lock: the backup verified, every lb in maintenance, cron, beat and the workers
+        stopped (cron and beat kept so: the operator's cron state set), a backup of the database
+        as it is, the restore (rows checked, then the swap), memcached emptied. The backup, the
+        safety backup, the live release and whether maintenance was turned on."""
         live_release = self.engine.live_release()
         chosen = self.shelf.verify(backup_id)  # a damaged file is refused before anything changes
         turned_on = not all(lb.in_maintenance() for lb in self.engine.lbs())
         if turned_on:
             self.report("turning maintenance on on every lb")
             apply_maintenance(self.engine, True, self.token(), "Restoring data", 600, [])
-        self.engine.hold_cron(True, live_release)
-        self.engine.stop_processes()  # the workers too: none writes while the data is swapped
+        self.report("stopping cron, beat and workers")
+        self.stack.set_cron_stopped(True)  # until `switcher cron start`, as on one host
+        self.engine.stop_processes()
         safety = self.shelf.create(live_release, "before-restore", f"before restoring {backup_id}")
         self.shelf.restore(backup_id, action, started, safety.id)
         self.flush_cache()

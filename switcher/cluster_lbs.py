@@ -18,7 +18,6 @@ APP_SERVICES = ("app-blue", "app-green")
 # colour the last finished promote, rollback or up committed; each lb's lb-follow takes a newer
 # one once its node has the release's static files.
 COMMITTED = "/var/lib/switcher/committed/live"
-_COMMIT = f'printf "%s\\n" "$1" > {COMMITTED}.tmp && mv -f {COMMITTED}.tmp {COMMITTED}'
 
 
 def commit_live(lbs: list[LbContainer], color: str, release: str, report: Callable[[str], None]) -> None:
@@ -27,11 +26,11 @@ def commit_live(lbs: list[LbContainer], color: str, release: str, report: Callab
     lb task that can (the generation is this host's clock in ns, later than any earlier
     commit). Said, not fatal, when none can: `switcher up` puts every lb on the live colour as
     well."""
-    line = f"{color} {time.time_ns()} {release}"
+    line = f"{color} {time.time_ns()} {release}\n"
     why = "no lb task runs"
     for lb in lbs:
         try:
-            code, output = lb.docker.exec_output(lb.container, ["sh", "-c", _COMMIT, "commit", line])
+            code, output = lb.docker.write_file(lb.container, COMMITTED, line)
         except SwitcherError as error:
             code, output = 1, str(error)
         if code == 0:
@@ -88,7 +87,7 @@ class LbTasks:
             if node is None or (ready and node.state != "ready"):
                 continue
             if task.service == "lb" and task.state == "running" and task.container_id:
-                lb = LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}", follows=True)
+                lb = LbContainer(self.swarm.engine(node), task.container_id, f"the lb on {node.hostname}")
                 found.append((node, lb))
         return found
 

@@ -55,9 +55,7 @@ class ClusterLifecycle:
         existing = self.swarm.services()
         releases = plan_releases(existing, requested)
         site = {("site", releases.blue), ("site", releases.green), ("site", releases.cron or releases.blue)}
-        self.stack.require_in_registry(
-            sorted(site | {(name, releases.stack) for name in ("lb", "db", "memcached", "broker")})
-        )
+        self.stack.require_in_registry(sorted(site | {(name, releases.stack) for name in (*INFRA, "broker")}))
         self.store.ensure()
         credentials = ensure_credentials(self.store, self.env.name)
         ensure_tls(self.env, self.store, self.report)
@@ -80,10 +78,9 @@ class ClusterLifecycle:
             self.stack.publish(release)
         # The live colour always runs; the other stays stopped if it was stopped on purpose.
         variables = self.stack.variables(releases, credentials, start=COLORS if new else (live,))
-        running = [c for c in COLORS if variables[f"{c.upper()}_REPLICAS"] != "0"]
-        tasks = self.env.settings["APP_REPLICAS"]
-        beside = ["cron", *(name for name in PROCESSES[1:] if variables[f"{name.upper()}_REPLICAS"] != "0")]
-        self.report(f"deploying {' and '.join(f'app-{c}' for c in running)} ({tasks} tasks each), {', '.join(beside)}")
+        colors = " and ".join(f"app-{c}" for c in COLORS if variables[f"{c.upper()}_REPLICAS"] != "0")
+        beside = ", ".join(name for name in PROCESSES if variables[f"{name.upper()}_REPLICAS"] != "0")
+        self.report(f"deploying {colors} ({self.env.settings['APP_REPLICAS']} tasks each), {beside or 'no cron'}")
         self.swarm.deploy(self.paths, variables)
         self.swarm.wait_running(["app-blue", "app-green", *PROCESSES, *INFRA], timeout)
         # Every lb on the live colour: an lb on a node that joined since starts at blue.

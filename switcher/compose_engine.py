@@ -66,7 +66,7 @@ class ComposeEngine(EveryLb):
     def cron_follow(self, release: str, timeout: float) -> None:
         self.session.cron_follow(release)
 
-    def commit_live(self, color: str) -> None:
+    def commit_live(self, color: str, release: str) -> None:
         """One engine, one lb: the flag promote set is all there is."""
 
     def drain(self, color: str, timeout: float) -> None:

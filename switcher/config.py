@@ -20,7 +20,8 @@ LIVE_FLAG_DIR = "/var/lib/switcher/live"
 # The live colour is green exactly when this file exists in the lb-live volume (see nginx/).
 LIVE_FLAG_NAME = "green"
 LIVE_FLAG = f"{LIVE_FLAG_DIR}/{LIVE_FLAG_NAME}"
-# A cluster's lb: the generation of the last switch it took (flip or commit; nginx/lb-follow.sh).
+# The generation (ns) of the last switch an lb took; a cluster's lb follows newer commits only
+# (nginx/lb-follow.sh).
 FOLLOWED = f"{LIVE_FLAG_DIR}/followed"
 # Present while an operator has stopped cron (`switcher cron stop`): promotes keep it stopped.
 CRON_STOPPED_FLAG = f"{LIVE_FLAG_DIR}/cron-stopped"

@@ -91,9 +91,10 @@ class Engine(Protocol):
     def verify(self, release: str, count: int, timeout: float) -> None:
         """Every lb answers `count` times in a row from `release`; else Unhealthy."""
 
-    def commit_live(self, color: str) -> None:
-        """`color` is live for good (promote verified it): one engine has nothing to do; on a
-        Swarm an lb that missed the switch (its node away) follows it once back."""
+    def commit_live(self, color: str, release: str) -> None:
+        """`color` (running `release`) is live for good (promote verified it): one engine has
+        nothing to do; on a Swarm an lb that missed the switch (its node away) follows it once
+        back."""
 
     def cron_follow(self, release: str, timeout: float) -> None:
         """Cron (and beat, workers) run `release`, the old ones stopped first."""

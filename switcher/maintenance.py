@@ -47,11 +47,6 @@ def state_json(token: str, message: str | None, retry_after: int, allow: list[st
     )
 
 
-# The content on stdin, never on the command line: the state holds the bypass token, and a
-# command line is in every process list of the host.
-_WRITE = 'umask 022; cat > "$1.tmp" && mv "$1.tmp" "$1"'
-
-
 class MaintenanceSwitch:
     """Reads and writes the maintenance state through the running lb."""
 
@@ -59,7 +54,9 @@ class MaintenanceSwitch:
         self.docker, self.lb = docker, lb
 
     def _write(self, path: str, content: str) -> None:
-        code, output = self.docker.exec_with_input(self.lb, ["sh", "-c", _WRITE, "sh", path], content.encode())
+        # On stdin (Docker.write_file): the state holds the bypass token, and a command line is
+        # in every process list of the host.
+        code, output = self.docker.write_file(self.lb, path, content)
         if code != 0:
             raise SwitcherError(f"could not write {path} in the lb: {output.strip()[:200]}")
 

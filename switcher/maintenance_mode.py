@@ -40,9 +40,9 @@ def apply_maintenance(
     state = "on" if on else "off"
     if on:  # an lb that comes back without it would serve past the page
         require_every_lb(engine, "maintenance on")
-    elif engine.away_lbs():
-        engine.report(f"note: the lb on {', '.join(engine.away_lbs())} cannot be reached: it keeps its maintenance "
-                      "page until `switcher maintenance off` runs again once it is back")  # fmt: skip
+    elif away := engine.away_lbs():
+        engine.report(f"note: the lb on {', '.join(away)} cannot be reached: it keeps its maintenance page until "
+                      "`switcher maintenance off` runs again once it is back")  # fmt: skip
     live = engine.routing().required()  # the page of the release live now
     release = engine.color(live).release or engine.color(other_color(live)).release or "?"
     lbs = engine.lbs()

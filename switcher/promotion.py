@@ -91,7 +91,7 @@ class Promotion:
                     self.report(f"verification failed: switching every lb back to {old}")
                     switch_all(lbs, old, target, self.report)
                 raise
-            engine.commit_live(target)  # verified: an lb that missed the switch follows it once back
+            engine.commit_live(target, release)  # verified: an lb that missed the switch follows it once back
 
         actions = {
             "gate": lambda: engine.gate(target, release, options.verify_timeout),

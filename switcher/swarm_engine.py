@@ -101,8 +101,8 @@ class SwarmEngine(EveryLb):
         else:
             self.swarm.wait_release("cron", release, timeout)
 
-    def commit_live(self, color: str) -> None:
-        commit_live(self.lbs(), color, self.color(color).release or "", self.report)
+    def commit_live(self, color: str, release: str) -> None:
+        commit_live(self.lbs(), color, release, self.report)
 
     def drain(self, color: str, timeout: float) -> None:
         """Every task of `color` has finished its requests in flight (asked through each task's
@@ -142,8 +142,11 @@ class SwarmEngine(EveryLb):
         return published, keep
 
     def prune(self) -> None:
-        """Static files of releases not retained go, on every lb node (a global job)."""
-        published, keep = self.retained()
+        self.prune_static(*self.retained())
+
+    def prune_static(self, published: list[str], keep: list[str]) -> None:
+        """Static files of the `published` releases not in `keep` go, on every lb node (a global
+        job; none when there are none)."""
         if set(published) <= set(keep):
             return
         self.stack.job(
@@ -244,7 +247,6 @@ class SwarmEngine(EveryLb):
         left as it is)."""
         services = self.swarm.services()
         running = [name for name in ("cron", "beat", "worker") if name in services and services[name].replicas]
-        self.report(f"  stopping {', '.join(running) or 'nothing'}; a running job or task may finish first")
         for name in running:
             self.swarm.scale(name, 0)
         for name in running:

@@ -38,19 +38,16 @@ class LbContainer:
     """An lb container (of one engine, or a cluster's lb task through its node's engine): its
     flag file, flipped and read with docker exec."""
 
-    def __init__(self, docker: Docker, container: str, name: str | None = None, follows: bool = False) -> None:
+    def __init__(self, docker: Docker, container: str, name: str | None = None) -> None:
         self.docker, self.container, self.name = docker, container, name or container
-        # A cluster's lb follows committed switches (nginx/lb-follow.sh): each flip is newer
-        # than any commit it may still read late from the shared storage.
-        self.follows = follows
 
     def set_live(self, color: str) -> str | None:
         """One exec (the flip's time is mostly round trips to the node's engine): the flag file
         set, then tested as nginx tests it on every request; the answer is the exit code (an
-        exec's output can be lost: docker-py #2042; its exit code is not)."""
+        exec's output can be lost: docker-py #2042; its exit code is not). The flip's time goes
+        beside the flag: a cluster's lb follows only commits newer than it (nginx/lb-follow.sh)."""
         flip = f"touch {LIVE_FLAG}" if color == "green" else f"rm -f {LIVE_FLAG}"
-        if self.follows:
-            flip += f" && printf '%s\\n' {time.time_ns()} > {FOLLOWED}.tmp && mv -f {FOLLOWED}.tmp {FOLLOWED}"
+        flip += f" && printf '%s\\n' {time.time_ns()} > {FOLLOWED}.tmp && mv -f {FOLLOWED}.tmp {FOLLOWED}"
         code, output = self.docker.exec_output(self.container, ["sh", "-c", f"{flip} || exit 3; test -f {LIVE_FLAG}"])
         if code in (0, 1):
             return "green" if code == 0 else "blue"

@@ -197,7 +197,7 @@ class FakeEngine:
             if self.colors[lb.routes].release != release:
                 raise Unhealthy(f"{lb.name} answered from {self.colors[lb.routes].release}, not {release}")
 
-    def commit_live(self, color: str) -> None:
+    def commit_live(self, color: str, release: str) -> None:
         self._do(f"commit {color}")
 
     def cron_follow(self, release: str, timeout: float) -> None:

@@ -14,9 +14,10 @@ class RecordingDocker:
         self.commands.append(command)
         return 0, "<html><body>down for a while</body></html>"  # the release's published page
 
-    def exec_with_input(self, name: str, command: list[str], data: bytes) -> tuple[int, str]:
-        self.commands.append(command)
-        self.written[command[-1]] = data
+    def write_file(self, name: str, path: str, content: str) -> tuple[int, str]:
+        # Docker.write_file: the content goes on stdin; the command names the path only.
+        self.commands.append(["write", path])
+        self.written[path] = content.encode()
         return 0, ""
 
 
@@ -26,3 +27,15 @@ def test_the_token_reaches_the_lb_on_stdin_only():
     assert b"sekrit-token-123" in docker.written[STATE_FILE]
     assert b"back at noon" in docker.written[PAGE_FILE]
     assert not [command for command in docker.commands if any("sekrit" in part for part in command)]
+
+
+def test_docker_writes_a_file_with_its_content_on_stdin():
+    from switcher.runtime import Docker
+
+    docker = Docker.__new__(Docker)  # no daemon: only what write_file hands to exec_with_input
+    calls: list[tuple[list[str], bytes]] = []
+    docker.exec_with_input = lambda name, command, data: calls.append((command, data)) or (0, "")  # type: ignore[method-assign]
+    assert docker.write_file("lb", "/var/lib/switcher/live/maintenance.json", '{"token": "sekrit-456"}') == (0, "")
+    [(command, data)] = calls
+    assert data == b'{"token": "sekrit-456"}' and not [part for part in command if "sekrit" in part]
+    assert command[-1] == "/var/lib/switcher/live/maintenance.json" and 'mv -f "$1.tmp" "$1"' in command[2]
