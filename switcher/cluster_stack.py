@@ -58,9 +58,8 @@ class ClusterStack:
         """The nodes whose lb task the manager still lists but cannot reach (the node is down,
         or not yet known to be back): a switch goes on without them (they follow the commit
         when back: lb-follow); maintenance and its token cannot."""
-        by_id = {node.id: node for node in self.swarm.nodes()}
-        away = {by_id[task.node_id] for task in self.swarm.tasks("lb") if task.node_id in by_id}
-        return sorted(node.hostname for node in away if node.state != "ready")
+        away = {node.id: node.hostname for node in self.swarm.nodes() if node.state != "ready"}
+        return sorted({away[task.node_id] for task in self.swarm.tasks("lb") if task.node_id in away})
 
     def require_in_registry(self, images: list[tuple[str, str]]) -> None:
         """Every (image, release) is in REGISTRY (`switcher push` put it there); else nothing is done."""

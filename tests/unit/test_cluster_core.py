@@ -152,3 +152,24 @@ def test_the_preview_job_s_answers_are_read_line_by_line_and_all_must_be_there()
         parse_answers(MARK + "[1, 2", ["/"])
     assert command("example.org", ["/a"])[-2:] == ["example.org", "/a"]
     compile(SCRIPT, "preview", "exec")  # the job's script is valid Python
+
+
+def test_the_lbs_that_are_away_are_those_on_nodes_that_are_not_ready():
+    """ClusterStack.away_lbs from the manager's view alone (no node engine is reached)."""
+    from switcher.cluster_stack import ClusterStack
+
+    class Manager:
+        def nodes(self) -> list[Node]:
+            return [
+                Node("a", "n1", "manager", "ready", "active", "10.0.0.1", {"switcher.lb": "true"}),
+                Node("b", "n2", "worker", "down", "active", "10.0.0.2", {"switcher.lb": "true"}),
+                Node("c", "n3", "worker", "unknown", "active", "10.0.0.3", {}),
+            ]
+
+        def tasks(self, service: str | None = None) -> list[Task]:
+            assert service == "lb"
+            return [Task("lb", node, "running", "running", "c" + node, "r/lb:1") for node in ("a", "b")]
+
+    stack = ClusterStack.__new__(ClusterStack)
+    stack.swarm = Manager()  # type: ignore[assignment]
+    assert stack.away_lbs() == ["n2"]
