@@ -40,13 +40,14 @@ def color_replicas(existing: Mapping[str, ServiceInfo], app_replicas: str, start
     return out
 
 
-def process_replicas(declared: Iterable[str], cron_stopped: bool) -> dict[str, str]:
-    """The task counts of the Procfile's processes and their broker: one of each that the cron
-    release declares (its io.switcher.processes label), none of the others; beat, a scheduler
-    like cron, none while an operator keeps cron stopped (the workers keep working)."""
+def process_replicas(declared: Iterable[str], cron_stopped: bool, workers: str = "1") -> dict[str, str]:
+    """The task counts of the Procfile's processes and their broker: `workers` (WORKER_REPLICAS)
+    of the worker and one of the others that the cron release declares (its
+    io.switcher.processes label), none of the rest; beat, a scheduler like cron, none while an
+    operator keeps cron stopped (the workers keep working)."""
     names = set(declared)
     return {
         "BROKER_REPLICAS": "1" if names & {"worker", "beat"} else "0",
-        "WORKER_REPLICAS": "1" if "worker" in names else "0",
+        "WORKER_REPLICAS": workers if "worker" in names else "0",
         "BEAT_REPLICAS": "1" if "beat" in names and not cron_stopped else "0",
     }

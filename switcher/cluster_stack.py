@@ -88,7 +88,8 @@ class ClusterStack:
         stopped = self.cron_stopped()
         variables.update(TLS_CERT_SECRET=names["tls-cert"], TLS_KEY_SECRET=names["tls-key"])
         variables.update(CRON_REPLICAS="0" if stopped else "1")
-        variables.update(process_replicas(self.processes(releases.cron or releases.blue), stopped))
+        declared = self.processes(releases.cron or releases.blue)
+        variables.update(process_replicas(declared, stopped, self.env.settings["WORKER_REPLICAS"]))
         return variables
 
     def processes(self, release: str) -> list[str]:

@@ -93,6 +93,9 @@ DEFAULTS: dict[str, str] = {
     "SWARM_MANAGER": "",
     "REGISTRY": "",
     "APP_REPLICAS": "2",  # ENGINE=swarm: tasks of each colour, spread over the nodes
+    # ENGINE=swarm: tasks of the Procfile's worker (when it declares one), spread over the nodes.
+    # One host runs one worker container (the Procfile's own concurrency sets its processes).
+    "WORKER_REPLICAS": "1",
     # ENGINE=swarm: a directory that every node mounts from the same shared storage (NFS,
     # CephFS, …) at this path; the site's uploads, state files (orderid.txt) and configuration
     # files live in SHARED_DIR/PROJECT/media, /state and /config, so every task on every node
@@ -370,6 +373,7 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
         "APP_MEMORY_MB",
         "DB_MEMORY_MB",
         "APP_REPLICAS",
+        "WORKER_REPLICAS",
     ):
         if not (settings[key].isascii() and settings[key].isdigit()) or int(settings[key]) < 1:
             raise ConfigError(f"{source}: {key}={settings[key]!r} must be a positive whole number")
@@ -455,8 +459,9 @@ def _check_engine(settings: dict[str, str], source: str) -> None:
             raise ConfigError(f"{source}: ENGINE=swarm needs {key}: {settings[key][:100]!r} is not {shape}")
     if settings["TLS_MODE"] == "acme":
         raise ConfigError(f"{source}: TLS_MODE=acme is not built for ENGINE=swarm yet (selfsigned or files)")
-    if int(settings["APP_REPLICAS"]) > 50:  # a whole number by now
-        raise ConfigError(f"{source}: APP_REPLICAS={settings['APP_REPLICAS']} is more than 50")
+    for key in ("APP_REPLICAS", "WORKER_REPLICAS"):
+        if int(settings[key]) > 50:  # a whole number by now
+            raise ConfigError(f"{source}: {key}={settings[key]} is more than 50")
 
 
 def _check_acme(settings: dict[str, str], hosts: list[str], source: str) -> None:

@@ -42,6 +42,9 @@ def test_the_procfiles_processes_run_once_each_and_beat_stops_with_cron():
     held = process_replicas(["beat", "worker"], cron_stopped=True)  # `switcher cron stop`
     assert held == {"BROKER_REPLICAS": "1", "WORKER_REPLICAS": "1", "BEAT_REPLICAS": "0"}
     assert process_replicas(["beat"], cron_stopped=False) == {**none, "BROKER_REPLICAS": "1", "BEAT_REPLICAS": "1"}
+    spread = process_replicas(["worker", "beat"], cron_stopped=False, workers="3")  # WORKER_REPLICAS=3
+    assert spread == {"BROKER_REPLICAS": "1", "WORKER_REPLICAS": "3", "BEAT_REPLICAS": "1"}
+    assert process_replicas(["beat"], cron_stopped=False, workers="3")["WORKER_REPLICAS"] == "0"
 
 
 def test_secret_names_follow_the_content():
@@ -124,9 +127,12 @@ def test_waiting_ends_when_nothing_lacks_or_says_what_lacked_last():
 
 def test_swarm_settings_are_checked(paths):
     assert validate("x", {**SWARM, "APP_REPLICAS": "3"}, "f", paths.root).settings["APP_REPLICAS"] == "3"
-    for bad in ({"APP_REPLICAS": "0"}, {"APP_REPLICAS": "51"}, {"APP_REPLICAS": "two"}):
-        with pytest.raises(ConfigError, match="APP_REPLICAS"):
-            validate("x", {**SWARM, **bad}, "f", paths.root)
+    assert validate("x", {**SWARM, "WORKER_REPLICAS": "4"}, "f", paths.root).settings["WORKER_REPLICAS"] == "4"
+    assert validate("x", SWARM, "f", paths.root).settings["WORKER_REPLICAS"] == "1"
+    for key in ("APP_REPLICAS", "WORKER_REPLICAS"):
+        for bad in ("0", "51", "two", "-1", "²"):
+            with pytest.raises(ConfigError, match=key):
+                validate("x", {**SWARM, key: bad}, "f", paths.root)
     with pytest.raises(ConfigError, match="not built for ENGINE=swarm"):
         validate("x", {**SWARM, "TLS_MODE": "acme", "ACME_EMAIL": "a@example.org", "SITE_HOSTS": "example.org"}, "f",
                  paths.root)  # fmt: skip

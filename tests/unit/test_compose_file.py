@@ -92,8 +92,11 @@ def test_the_swarm_stack_publishes_only_the_lb_and_drops_capabilities():
     assert broker["environment"] == {"BROKER_PASSWORD": "${BROKER_PASSWORD:?}"}
     assert "BROKER_PASSWORD" not in " ".join(broker["command"][:2]) and "unset BROKER_PASSWORD" in broker["command"][2]
     assert broker["deploy"]["placement"]["constraints"] == ["node.labels.switcher.db == true"]
-    for name in ("cron", "worker", "beat"):  # the old one stops before the new one starts
+    for name in ("cron", "beat"):  # the old one stops before the new one starts
         assert stack["services"][name]["deploy"]["update_config"] == {"order": "stop-first"}, name
+    # every old worker stops before the new ones start (parallelism 0: all at once), spread out
+    assert stack["services"]["worker"]["deploy"]["update_config"] == {"order": "stop-first", "parallelism": 0}
+    assert stack["services"]["worker"]["deploy"]["placement"] == {"preferences": [{"spread": "node.id"}]}
 
 
 def services() -> dict:
