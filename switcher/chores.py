@@ -9,7 +9,7 @@ import time
 from switcher.certificates import Certificates
 from switcher.compose_engine import ComposeEngine
 from switcher.config import COLORS, CRON_STOPPED_FLAG, check_config_name, parse_networks
-from switcher.credentials import RECREATES, ROTATABLE, refuse_rotating_live, rotate
+from switcher.credentials import CLUSTER_ONLY, RECREATES, ROTATABLE, refuse_on_one_host, refuse_rotating_live, rotate
 from switcher.errors import NotFound
 from switcher.maintenance import MaintenanceSwitch
 from switcher.maintenance_mode import set_maintenance
@@ -47,6 +47,8 @@ class Chores(Schema, Certificates):
     def rotate_secret(self, name: str) -> list[str]:
         """A new value for one secret, stored and applied; returns what was redone."""
         key = ROTATABLE[name]
+        if key in CLUSTER_ONLY:
+            raise refuse_on_one_host(name)
         self.status()
         started = time.monotonic()
         recreates = key in RECREATES

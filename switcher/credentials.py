@@ -36,6 +36,7 @@ ROTATABLE = {
     "db-superuser-password": "DB_SUPERUSER_PASSWORD",
     "db-password": "DB_PASSWORD",
     "django-secret-key": "DJANGO_SECRET_KEY",
+    "broker-password": "BROKER_PASSWORD",
 }
 
 
@@ -72,6 +73,16 @@ def ensure_credentials(store: Store, env_name: str, create: bool = True) -> dict
 
 # In the site's environment: rotating them recreates (a cluster: replaces) the colours and cron.
 RECREATES = ("DJANGO_SECRET_KEY", "DB_PASSWORD")
+# Only a cluster's broker asks for a password: rotating it there replaces the broker and every
+# task of the site (its CELERY_BROKER_URL), like RECREATES.
+CLUSTER_ONLY = ("BROKER_PASSWORD",)
+
+
+def refuse_on_one_host(name: str) -> Refused:
+    return Refused(
+        f"{name} is a cluster's (ENGINE=swarm): one host's broker takes no password (a unix socket "
+        f"that only the site's containers mount); nothing was changed"
+    )
 
 
 def refuse_rotating_live(name: str) -> Refused:

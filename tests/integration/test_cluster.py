@@ -167,7 +167,7 @@ def swarm_env(tmp_path: Path, release: str, client, name: str, net: str, **setti
     hosts = ",".join(["localhost", "127.0.0.1", *(f"{net}.1{k}" for k in (1, 2, 3))])
     return StackEnv.create(
         tmp_path, release, client, ENGINE="swarm", SWARM_MANAGER=f"unix:///run/switcher-cluster/{name}/n1.sock",
-        REGISTRY=f"{net}.1:5000", SITE_HOSTS=hosts, APP_REPLICAS="2", SHARED_DIR=shared_dir(name), **settings,
+        REGISTRY=f"{net}.1:5000", SITE_HOSTS=hosts, SHARED_DIR=shared_dir(name), **{"APP_REPLICAS": "2", **settings},
     )  # fmt: skip
 
 
@@ -296,12 +296,16 @@ def test_the_procfiles_worker_and_beat_run_once_on_the_cluster_and_follow_the_re
     cluster, startproject, client, tmp_path
 ):
     """A site whose Procfile declares a Celery worker and beat (tests/sites/startproject): the
-    broker, one worker and one beat run on the cluster from the live release; tasks queued
-    through every node's lb before, during and after a promote each run once; `cron stop` stops
-    beat, not the workers; the broker answers nobody without its password."""
+    broker, two workers (WORKER_REPLICAS=2, on two nodes) and one beat run on the cluster from
+    the live release; tasks queued through every node's lb before, during and after a promote
+    each run once; `cron stop` stops beat, not the workers; the broker answers nobody without
+    its password."""
     name, net = cluster
     release, newer, _ = startproject
-    env = swarm_env(tmp_path, release, client, name, net, WRITE_RATE_LIMIT="1000", WORKER_STOP_TIMEOUT="30")
+    env = swarm_env(
+        tmp_path, release, client, name, net, WRITE_RATE_LIMIT="1000", WORKER_STOP_TIMEOUT="30", WORKER_REPLICAS="2",
+        APP_REPLICAS="1",  # the colours' spread is the stack test's; fewer tasks to start and replace here
+    )  # fmt: skip
     port = env.settings["HTTPS_PORT"]
     begun = time.monotonic()
 
@@ -319,9 +323,11 @@ def test_the_procfiles_worker_and_beat_run_once_on_the_cluster_and_follow_the_re
         ok(env.switcher("up", "--release", release, "--env", env.name, timeout=900))
         lap("up")
         services = env.status()["services"]
-        for service in ("broker", "worker", "beat"):
+        for service, count in (("broker", 1), ("worker", 2), ("beat", 1)):
             running = [t["release"] for t in services[service]["tasks"] if t["state"] == "running"]
-            assert services[service]["replicas"] == 1 and running == [release], (service, services[service])
+            assert services[service]["replicas"] == count and running == [release] * count, services[service]
+        workers = {t["node"] for t in services["worker"]["tasks"] if t["state"] == "running"}
+        assert len(workers) == 2, f"the workers are spread over the nodes: {services['worker']}"
         ok(env.switcher("deploy", newer, "--env", env.name, timeout=900))
         lap("deploy")
 
@@ -365,9 +371,9 @@ def test_the_procfiles_worker_and_beat_run_once_on_the_cluster_and_follow_the_re
         assert {token: count for token, count in counted.items() if count != 1} == {}, "each task ran exactly once"
         assert set(counted) == set(sent)
         services = env.status()["services"]
-        for service in ("worker", "beat"):
+        for service, count in (("worker", 2), ("beat", 1)):
             running = [t["release"] for t in services[service]["tasks"] if t["state"] == "running"]
-            assert running == [newer], (service, services[service])
+            assert running == [newer] * count, (service, services[service])
         ticks = runs()["ticks"]
         wait_until(lambda: runs()["ticks"] > ticks, 30, "the new release's beat schedules its task")
         assert "celery@" in ok(env.switcher("logs", "worker", "--env", env.name)).stdout
@@ -376,21 +382,45 @@ def test_the_procfiles_worker_and_beat_run_once_on_the_cluster_and_follow_the_re
         # `cron stop` stops cron and beat; the workers keep working. `cron start` runs both again.
         ok(env.switcher("cron", "stop", "--env", env.name, timeout=300))
         services = env.status()["services"]
-        assert "beat" not in services and [t["release"] for t in services["worker"]["tasks"]] == [newer]
+        assert "beat" not in services and [t["release"] for t in services["worker"]["tasks"]] == [newer, newer]
         enqueue("while-cron-is-stopped")
         wait_until(lambda: "while-cron-is-stopped" in runs()["runs"], 60, "the worker runs a task")
         ok(env.switcher("cron", "start", "--env", env.name, timeout=300))
         assert [t["release"] for t in env.status()["services"]["beat"]["tasks"]] == [newer]
         lap("cron stop and start")
 
+        # The broker's password rotated (behind maintenance): the broker and every site task
+        # replaced with it; tasks queued through the bypass meanwhile run after.
+        def broker_password() -> str:
+            # (`docker cp … -` writes a tar stream; the file's lines are in it as they are)
+            stored = node(name, 1, "cp", f"{env.project}-switcher-store:/store/credentials.env", "-").stdout
+            return stored.split("BROKER_PASSWORD=", 1)[1].split()[0]
+
+        old = broker_password()
+        refused = env.switcher("secrets", "rotate", "broker-password", "--env", env.name)
+        assert refused.returncode == 8 and "turn maintenance on first" in refused.stderr, refused.stderr
+        ok(env.switcher("maintenance", "on", "--env", env.name))
+        token = ok(env.switcher("maintenance", "token", "--env", env.name)).stdout.strip()
+        for session in sessions:
+            session.headers["X-Maintenance-Bypass"] = token
+        enqueue("before-rotation")
+        rotated = ok(env.switcher("secrets", "rotate", "broker-password", "--env", env.name, timeout=900))
+        for service in ("broker", "worker", "beat", "app-blue", "app-green", "cron"):
+            assert f"replaced the tasks of {service}" in rotated.stderr, rotated.stderr
+        enqueue("after-rotation")
+        ok(env.switcher("maintenance", "off", "--env", env.name))
+        wait_until(lambda: {"before-rotation", "after-rotation"} <= set(runs()["runs"]), 120, "queued tasks run")
+        password = broker_password()
+        assert password != old
+        lap("broker-password rotated")
+
         # The broker: nobody without the password; with it, no admin command; not in its argv.
         anonymous = task_exec(env, name, "broker", "redis-cli", "-p", "6379", "ping")
         assert "NOAUTH" in anonymous.stdout + anonymous.stderr, anonymous
-        # (`docker cp … -` writes a tar stream; the file's lines are in it as they are)
-        stored = node(name, 1, "cp", f"{env.project}-switcher-store:/store/credentials.env", "-").stdout
-        password = stored.split("BROKER_PASSWORD=", 1)[1].split()[0]
         as_site = "REDISCLI_AUTH=$0 redis-cli -p 6379"
         assert task_exec(env, name, "broker", "sh", "-c", f"{as_site} ping", password).stdout.strip() == "PONG"
+        stale = task_exec(env, name, "broker", "sh", "-c", f"{as_site} ping", old)
+        assert "WRONGPASS" in stale.stdout + stale.stderr, stale
         admin = task_exec(env, name, "broker", "sh", "-c", f"{as_site} config get dir", password)
         assert "NOPERM" in admin.stdout + admin.stderr, admin
         argv = task_exec(env, name, "broker", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; cat /proc/1/environ")

@@ -193,6 +193,10 @@ def test_secrets_are_rotated_and_applied(site):
     refused = site.switcher("secrets", "rotate", "django-secret-key", "--env", site.name)
     assert refused.returncode == 8 and "maintenance on" in refused.stderr
     assert site.credentials()["DJANGO_SECRET_KEY"] == old["DJANGO_SECRET_KEY"]
+    # The broker's password is a cluster's: one host's broker has a unix socket only.
+    refused = site.switcher("secrets", "rotate", "broker-password", "--env", site.name)
+    assert refused.returncode == 8 and "one host's broker takes no password" in refused.stderr, refused.stderr
+    assert site.credentials()["BROKER_PASSWORD"] == old["BROKER_PASSWORD"]
     records = history(lambda *a: site.switcher(*a, "--env", site.name))
     rotations = [r for r in records if r["action"] == "secrets"]
     assert [r["secret"] for r in rotations] == ["maintenance-token", "db-password"]
