@@ -377,6 +377,7 @@ def validate(name: str, values: dict[str, str], source: str, root: Path) -> Envi
     ):
         if not (settings[key].isascii() and settings[key].isdigit()) or int(settings[key]) < 1:
             raise ConfigError(f"{source}: {key}={settings[key]!r} must be a positive whole number")
+        settings[key] = str(int(settings[key]))  # "010" is 10 here, and no octal 8 in YAML
     try:
         ipaddress.IPv4Address(settings["BIND_ADDRESS"])
     except ValueError:

@@ -129,6 +129,7 @@ def test_swarm_settings_are_checked(paths):
     assert validate("x", {**SWARM, "APP_REPLICAS": "3"}, "f", paths.root).settings["APP_REPLICAS"] == "3"
     assert validate("x", {**SWARM, "WORKER_REPLICAS": "4"}, "f", paths.root).settings["WORKER_REPLICAS"] == "4"
     assert validate("x", SWARM, "f", paths.root).settings["WORKER_REPLICAS"] == "1"
+    assert validate("x", {**SWARM, "WORKER_REPLICAS": "010"}, "f", paths.root).settings["WORKER_REPLICAS"] == "10"
     for key in ("APP_REPLICAS", "WORKER_REPLICAS"):
         for bad in ("0", "51", "two", "-1", "²"):
             with pytest.raises(ConfigError, match=key):
