@@ -672,7 +672,7 @@ def secrets_rotate(name: str, env_name: str | None) -> None:
     django-secret-key      both colours and cron are recreated with it (sessions and signed
                            values of the old key stop being valid); needs maintenance mode on
     broker-password        a cluster's only: the broker and every task of the site replaced
-                           with it (queued tasks are kept); needs maintenance mode on
+                           with it (its queue stays in its volume); needs maintenance mode on
 
     On a cluster (ENGINE=swarm) the same, on every lb; "recreated" there means every task of
     both colours, cron, the workers and beat replaced (the colours one at a time).

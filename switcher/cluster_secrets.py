@@ -4,8 +4,8 @@ applied: the maintenance token on every lb that shows the page; the database pas
 db task (`db-roles`); the site's password, Django's secret key and the broker's password in the
 services that use them (both colours, cron, the workers and beat, and for the broker's password
 the broker: a `docker stack deploy` that replaces their tasks), only while every lb shows the
-maintenance page, because old and new tasks cannot both work meanwhile. The broker's queue is in
-its volume: tasks queued before are run after."""
+maintenance page, because old and new tasks cannot both work meanwhile. The broker's queue stays
+in its volume (append-only file) across its replacement."""
 
 from __future__ import annotations
 
