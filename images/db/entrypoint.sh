@@ -22,14 +22,19 @@ esac
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   initdb --username=postgres --encoding=UTF8 --locale=C.UTF-8 --auth-local=peer \
     --auth-host=reject -D "$PGDATA" >/dev/null
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=/run/postgresql" -w start >/dev/null
-  psql -X -v ON_ERROR_STOP=1 -q -U postgres -d postgres <<'SQL'
+  # The server that creates the role and database listens in a private directory: on the shared
+  # socket the health check would pass while this server is still to be stopped, and whoever
+  # connected then (switcher up's db-roles) would lose the connection.
+  init_socket=$(mktemp -d /tmp/db-init.XXXXXX)
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$init_socket" -w start >/dev/null
+  psql -X -v ON_ERROR_STOP=1 -q -h "$init_socket" -U postgres -d postgres <<'SQL'
 \getenv user POSTGRES_USER
 \getenv db POSTGRES_DB
 CREATE ROLE :"user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
 CREATE DATABASE :"db" OWNER :"user" ENCODING 'UTF8' TEMPLATE template0;
 SQL
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  rmdir "$init_socket"
   echo "db: initialised a UTF-8 cluster with database $POSTGRES_DB"
 fi
 cat > "$PGDATA/switcher.conf" <<CONF

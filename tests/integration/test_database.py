@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import tarfile
 import threading
+import time
 
 import pytest
 
@@ -33,6 +34,25 @@ def insert(site, first: int, count: int) -> None:
 def backups(site) -> list[dict]:
     out = ok(site.switcher("db", "list", "--json", "--env", site.name)).stdout
     return [json.loads(line) for line in out.splitlines()]
+
+
+def test_a_new_database_answers_only_once_its_first_start_is_done(release, client):
+    """A new database's first start creates its cluster with a server of its own, then stops
+    that server and starts the real one. The health check (pg_isready on the shared socket)
+    must not pass before: `switcher up` sets the roles as soon as it passes, and lost its
+    connection when the first server stopped under it (seen on a loaded machine)."""
+    db = client.containers.run(
+        f"switcher/db:{release}", detach=True, network_mode="none",
+        environment={"POSTGRES_DB": "probe", "POSTGRES_USER": "probe"}, labels={"io.switcher.project": "swt-db-first"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while db.exec_run(["pg_isready", "-q", "-h", "/run/postgresql"]).exit_code != 0:
+            assert time.monotonic() < deadline, db.logs().decode()[-2000:]
+            time.sleep(0.05)
+        assert "db: initialised a UTF-8 cluster" in db.logs().decode(), "it answered before its first start was done"
+    finally:
+        db.remove(force=True)
 
 
 def test_a_backup_while_rows_are_written_counts_exactly_what_it_holds(site):
