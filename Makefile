@@ -65,7 +65,7 @@ push: host venv ## Push RELEASE's images to ENV's registry (ENGINE=swarm: ENV=cl
 
 test: build ## Run unit and integration tests (builds the images first)
 	@$(VENV)/bin/pytest -q tests/unit
-	@SWITCHER_TEST_RELEASE=$(RELEASE) $(VENV)/bin/pytest -q --durations=15 tests/integration
+	@SWITCHER_TEST_RELEASE=$(RELEASE) $(VENV)/bin/pytest -q -n 2 --dist loadgroup --durations=25 tests/integration
 
 test-unit: venv ## Run the unit tests only (no Docker needed)
 	@$(VENV)/bin/pytest -q tests/unit

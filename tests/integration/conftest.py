@@ -1,15 +1,25 @@
 import hashlib
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from .stackenv import ROOT, StackEnv, derived_release, remove_release, running_stack
+from .stackenv import ROOT, StackEnv, derived_release, make_build, remove_release, running_stack
 
 IMAGES = ("base", "site", "lb", "db", "memcached", "broker", "acme")
+
+# `make test` runs these tests on two pytest-xdist workers (`-n 2 --dist loadgroup`): one takes
+# the cluster's module and the startproject site's (they share that site's build), the other
+# every one-host module. Each module stays whole on one worker, so its stack starts once; the
+# two halves take about as long as each other. Every test has its own project, ports, subnet and
+# build directory, so the halves run side by side as they run beside a live stack.
+CLUSTER_HALF = frozenset({"test_cluster.py", "test_startproject.py"})
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:  # before pytest-xdist reads the groups
+    item.add_marker(pytest.mark.xdist_group("cluster" if item.path.name in CLUSTER_HALF else "host"))
 
 
 @pytest.fixture(scope="session")
@@ -64,14 +74,7 @@ def startproject(release, client) -> Iterator[tuple[str, str, str]]:
     the build's report. One build for the session: one host's tests and the cluster's use it."""
     before = tree_digest(STARTPROJECT)
     tag = f"{release}-sp"
-    result = subprocess.run(
-        ["make", "-s", "build", f"RELEASE={tag}", f"SITE={STARTPROJECT}", "SITE_SETTINGS=mysite.settings"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    result = make_build(f"RELEASE={tag}", f"SITE={STARTPROJECT}", "SITE_SETTINGS=mysite.settings")
     try:
         assert result.returncode == 0, result.stderr
         assert tree_digest(STARTPROJECT) == before, "the build changed the site's files"

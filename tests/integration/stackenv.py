@@ -52,6 +52,20 @@ def running_stack(directory: Path, release: str, client: docker.DockerClient, **
         env.destroy()
 
 
+def make_build(*variables: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`make build` with these variables, as a user runs it. Each pytest-xdist worker builds in a
+    directory of its own (BUILD_DIR): two builds at once never share a context or a wheelhouse."""
+    build_dir = ROOT / "build" / f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    return subprocess.run(
+        ["make", "-s", "build", f"BUILD_DIR={build_dir}", *variables],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def build_site_release(tag: str, work_dir: Path, edit) -> str:
     """Build release `tag` from a copy of the default site changed by `edit(site_dir)`."""
     import shutil
@@ -59,13 +73,8 @@ def build_site_release(tag: str, work_dir: Path, edit) -> str:
     site_dir = work_dir / tag
     shutil.copytree(ROOT / "images/site/default-site", site_dir)
     edit(site_dir)
-    subprocess.run(
-        ["make", "-s", "build", f"RELEASE={tag}", f"SITE={site_dir}"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
+    result = make_build(f"RELEASE={tag}", f"SITE={site_dir}")
+    assert result.returncode == 0, result.stderr[-2000:]
     return tag
 
 

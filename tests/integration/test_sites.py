@@ -4,11 +4,10 @@ decide, and a build that cannot work says why in one line and builds nothing."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
 
-from .stackenv import ROOT, build_site_release, ok, remove_release, running_stack
+from .stackenv import ROOT, build_site_release, make_build, ok, remove_release, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -82,14 +81,7 @@ def test_a_build_that_cannot_work_says_why_in_one_line_and_builds_nothing(case, 
     shutil.copytree(ROOT / "images/site/default-site", site_dir)
     edit(site_dir)
     tag = f"bad-{tmp_path.name[-12:].lower().strip('_-')}"
-    result = subprocess.run(
-        ["make", "-s", "build", f"RELEASE={tag}", f"SITE={site_dir}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = make_build(f"RELEASE={tag}", f"SITE={site_dir}", timeout=600)
     assert result.returncode != 0, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("build: error: ")]
     assert len(errors) == 1 and message in errors[0], result.stderr
@@ -106,14 +98,7 @@ BAD_OPTIONS = {
 @pytest.mark.parametrize("option", list(BAD_OPTIONS))
 def test_a_bad_build_option_is_one_line(option, client):
     tag = "bad-option"
-    result = subprocess.run(
-        ["make", "-s", "build", f"RELEASE={tag}", option],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = make_build(f"RELEASE={tag}", option, timeout=600)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("build: error: ")]
     assert len(errors) == 1 and errors[0].startswith(BAD_OPTIONS[option]), result.stderr
