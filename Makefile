@@ -12,6 +12,8 @@ VENV ?= .venv
 BUILD_DIR ?= build
 IMAGES := base site lb db memcached broker acme
 REFRESH ?= 0
+# The integration tests' pytest-xdist workers (tests/integration/conftest.py): 0 runs them one after another.
+TEST_WORKERS ?= 2
 # The site image's Python: empty for what the site's .python-version / runtime.txt asks (3.11
 # without one); 3.11 (Debian 12) or 3.13 (Debian 13).
 PYTHON ?=
@@ -63,9 +65,9 @@ cluster-down: ## Stop that cluster and remove everything it made (engines, names
 push: host venv ## Push RELEASE's images to ENV's registry (ENGINE=swarm: ENV=cluster)
 	@$(SWITCHER) push $(RELEASE) --env $(ENV)
 
-test: build ## Run unit and integration tests (builds the images first)
+test: build ## Run unit and integration tests (builds the images first; TEST_WORKERS=0: one after another)
 	@$(VENV)/bin/pytest -q tests/unit
-	@SWITCHER_TEST_RELEASE=$(RELEASE) $(VENV)/bin/pytest -q -n 2 --dist loadgroup --durations=25 tests/integration
+	@SWITCHER_TEST_RELEASE=$(RELEASE) $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 tests/integration
 
 test-unit: venv ## Run the unit tests only (no Docker needed)
 	@$(VENV)/bin/pytest -q tests/unit
