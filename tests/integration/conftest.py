@@ -13,8 +13,8 @@ IMAGES = ("base", "site", "lb", "db", "memcached", "broker", "acme")
 # `make test` runs these tests on two pytest-xdist workers (`-n 2 --dist loadgroup`): one takes
 # the cluster's module, the startproject site's (they share that site's build) and the builds of
 # other sites, the other every other one-host module. Each module stays whole on one worker, so
-# its stack starts once. With test_sites.py on the cluster's side the halves take about as long
-# as each other (without it the whole run took 35.8 min, the cluster's side about 24 of them).
+# its stack starts once. test_sites.py is on the cluster's side to even the halves: without it
+# the whole run took 35.8 min on a 2-CPU machine, with it 31.6 (the cluster's side about 26).
 # Every test has its own project, ports, subnet and build directory, so the halves run side by
 # side as they run beside a live stack.
 CLUSTER_HALF = frozenset({"test_cluster.py", "test_startproject.py", "test_sites.py"})
