@@ -56,14 +56,14 @@ def test_bad_release_id(paths, monkeypatch, write_env):
 def test_a_docker_error_no_step_expected_is_one_line(paths, monkeypatch, write_env):
     import docker.errors
 
-    import switcher.cli
+    import switcher.cli.site
 
     def refuse(*args, **kwargs):
         raise docker.errors.APIError("409 Client Error", explanation="container abc is restarting, wait")
 
     write_env("x", "")
-    monkeypatch.setattr(switcher.cli, "read_overview", refuse)
-    monkeypatch.setattr(switcher.cli, "Docker", lambda: None)
+    monkeypatch.setattr(switcher.cli.site, "read_overview", refuse)
+    monkeypatch.setattr(switcher.cli.site, "Docker", lambda: None)
     result = run(["status", "--env", "x"], paths, monkeypatch)
     assert result.exit_code == 1
     assert "the Docker daemon refused: container abc is restarting" in one_line_error(result)
