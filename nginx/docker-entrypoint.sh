@@ -79,8 +79,11 @@ done
   fi
 } > /etc/nginx/switcher/00-realip.conf
 nginx -t -q -e stderr
-# A cluster: follow the committed live colour (lb-follow; switcher flips every lb itself).
+# A cluster: follow the committed live colour and maintenance (lb-follow; switcher flips every
+# lb itself): once before nginx serves (an lb back from an outage serves nothing it missed,
+# maintenance above all), then beside it.
 if [ "${LB_FOLLOW:-}" = 1 ]; then
+  lb-follow --once
   lb-follow &
 fi
 exec "$@"

@@ -1,16 +1,25 @@
 #!/bin/sh
-# A cluster's lb (LB_FOLLOW=1, started by the entrypoint beside nginx): once a second, the live
-# colour switcher last committed (a promote, rollback or up that finished: "COLOUR GENERATION
-# RELEASE" in /var/lib/switcher/committed/live, on the shared storage every lb node mounts) is
-# set on this lb when its generation is newer than the last switch this lb took (switcher
-# writes that generation with each flip), and once this node has that release's static files
-# (a node that was away when it was deployed gets them from `switcher up`; until then it keeps
-# the colour it had, whose pages and files match). So an lb that missed a switch (its node was
-# down or cut off, or it is new) takes it by itself once it is back, while a commit read late
-# from the shared storage never undoes a newer flip. A promote in progress (not committed yet)
-# and a flag set by hand are left alone. `--once`: one look (the unit tests).
+# A cluster's lb (LB_FOLLOW=1: the entrypoint runs it once before nginx starts, then beside
+# nginx), once a second:
+# - the live colour switcher last committed (a promote, rollback or up that finished: "COLOUR
+#   GENERATION RELEASE" in /var/lib/switcher/committed/live, on the shared storage every lb
+#   node mounts) is set on this lb when its generation is newer than the last switch this lb
+#   took (switcher writes that generation with each flip), and once this node has that
+#   release's static files (a node that was away when it was deployed gets them from
+#   `switcher up`; until then it keeps the colour it had, whose pages and files match);
+# - the maintenance switcher last committed (`maintenance on/off`, deploy --maintenance, db
+#   restore: "on GENERATION", the state's JSON line and the page, or "off GENERATION", in
+#   committed/maintenance, root's alone: it holds the bypass token) is set when newer than
+#   the last maintenance switch this lb took.
+# So an lb that missed a switch (its node was down or cut off, or it is new) takes it by itself
+# once it is back (maintenance before it serves), while a commit read late from the shared
+# storage never undoes a newer flip. A promote in progress (not committed yet) and a flag set
+# by hand are left alone. Its temporary files are its own (*.following): switcher may write the
+# same state through docker exec at the same moment. `--once`: one look (the entrypoint, the
+# unit tests).
 set -u
 committed=${LB_COMMITTED:-/var/lib/switcher/committed/live}
+maintenance=${LB_MAINTENANCE:-/var/lib/switcher/committed/maintenance}
 live=${LB_LIVE_DIR:-/var/lib/switcher/live}
 published=${LB_PUBLISHED:-/srv/static/.releases}
 
@@ -20,9 +29,7 @@ follow_once() {
   case "$color" in blue|green) ;; *) return 0 ;; esac
   case "$generation" in ''|*[!0-9]*) return 0 ;; esac
   case "$release" in ''|*[!A-Za-z0-9_.-]*|.*) return 0 ;; esac
-  last=$(cat "$live/followed" 2>/dev/null) || last=0
-  case "$last" in ''|*[!0-9]*) last=0 ;; esac
-  [ "$generation" -gt "$last" ] || return 0
+  [ "$generation" -gt "$(last_of "$live/followed")" ] || return 0
   if [ ! -f "$published/$release.json" ]; then
     if [ "$(cat "$live/waiting" 2>/dev/null)" != "$generation" ]; then
       echo "lb: live colour $color ($release) committed, but this node lacks its static files: waiting for \`switcher up\`" >&2
@@ -31,14 +38,53 @@ follow_once() {
     return 0
   fi
   if [ "$color" = green ]; then touch "$live/green"; else rm -f "$live/green"; fi || return 0
-  printf '%s\n' "$generation" > "$live/followed.tmp" && mv -f "$live/followed.tmp" "$live/followed"
+  printf '%s\n' "$generation" > "$live/followed.following" && mv -f "$live/followed.following" "$live/followed"
   echo "lb: live colour $color ($release), as committed ($generation)" >&2
 }
 
+# The generation of the last switch this lb took (0: none, or not a number).
+last_of() {
+  last=$(cat "$1" 2>/dev/null) || last=0
+  case "$last" in ''|*[!0-9]*) last=0 ;; esac
+  echo "$last"
+}
+
+follow_maintenance() {
+  [ -r "$maintenance" ] || return 0
+  copy="$live/.maintenance.commit"
+  # One version of the file (switcher replaces it whole), read once, for root alone.
+  (umask 077 && cat "$maintenance" > "$copy") 2>/dev/null || { rm -f "$copy"; return 0; }
+  follow_maintenance_in "$copy"
+  rm -f "$copy"
+}
+
+follow_maintenance_in() {
+  read -r state generation < "$1" || return 0
+  case "$generation" in ''|*[!0-9]*) return 0 ;; esac
+  [ "$generation" -gt "$(last_of "$live/maintenance.followed")" ] || return 0
+  case "$state" in
+    on)
+      # the page, then the state (nginx's flag), each whole (a rename), readable by nginx
+      sed -n 2p "$1" > "$live/maintenance.json.following" && tail -n +3 "$1" > "$live/maintenance.html.following" || return 0
+      case "$(head -c 1 "$live/maintenance.json.following")" in '{') ;; *) rm -f "$live"/maintenance.*.following; return 0 ;; esac
+      chmod 0644 "$live/maintenance.json.following" "$live/maintenance.html.following" &&
+        mv -f "$live/maintenance.html.following" "$live/maintenance.html" &&
+        mv -f "$live/maintenance.json.following" "$live/maintenance.json" || return 0
+      ;;
+    off) rm -f "$live/maintenance.json" || return 0 ;;
+    *) return 0 ;;
+  esac
+  printf '%s\n' "$generation" > "$live/maintenance.followed.following" &&
+    mv -f "$live/maintenance.followed.following" "$live/maintenance.followed"
+  echo "lb: maintenance $state, as committed ($generation)" >&2
+}
+
 if [ "${1:-}" = --once ]; then
+  follow_maintenance
   follow_once
   exit 0
 fi
 while sleep 1; do
+  follow_maintenance
   follow_once
 done

@@ -5,7 +5,7 @@ discovery after it lost its link (`switcher up`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from switcher.cluster_status import LbView, services_unseen, unseen_notes, unseen_tasks
@@ -18,6 +18,9 @@ APP_SERVICES = ("app-blue", "app-green")
 # colour the last finished promote, rollback or up committed; each lb's lb-follow takes a newer
 # one once its node has the release's static files.
 COMMITTED = "/var/lib/switcher/committed/live"
+# Beside it, root's alone (it holds the bypass token): "on GENERATION", the state's JSON line and
+# the page, or "off GENERATION"; the maintenance the last `maintenance on/off` set (lb-follow).
+COMMITTED_MAINTENANCE = "/var/lib/switcher/committed/maintenance"
 
 
 def commit_live(lbs: list[LbContainer], color: str, release: str, report: Callable[[str], None]) -> None:
@@ -37,6 +40,23 @@ def commit_live(lbs: list[LbContainer], color: str, release: str, report: Callab
             return
         why = output.strip()[:160]
     report(f"note: the live colour could not be committed for lbs that are away ({why}); `switcher up` sets them")
+
+
+def commit_maintenance(lbs: Sequence[LbContainer], page: str, state: str | None, generation: int) -> str | None:
+    """Maintenance on (`state`, `page`) or off (None) committed at `generation`, so that an lb
+    that missed it (its node away) takes it when back, before it serves (nginx/lb-follow.sh):
+    written through the first lb task that can, for root alone. None when done, else why not."""
+    content = f"on {generation}\n{state}\n{page}" if state is not None else f"off {generation}\n"
+    why = "no lb task runs"
+    for lb in lbs:
+        try:
+            code, output = lb.docker.write_file(lb.container, COMMITTED_MAINTENANCE, content, private=True)
+        except SwitcherError as error:
+            code, output = 1, str(error)
+        if code == 0:
+            return None
+        why = output.strip()[:160]
+    return why
 
 
 def read_lbs(lbs: list[tuple[Node, LbContainer]], running: dict[str, set[str]] | None = None) -> list[LbView]:

@@ -55,11 +55,20 @@ class ClusterStack:
         return self.lb_tasks.running(nodes, tasks, ready)
 
     def away_lbs(self) -> list[str]:
-        """The nodes whose lb task the manager still lists but cannot reach (the node is down,
-        or not yet known to be back): a switch goes on without them (they follow the commit
-        when back: lb-follow); maintenance and its token cannot."""
-        away = {node.id: node.hostname for node in self.swarm.nodes() if node.state != "ready"}
-        return sorted({away[task.node_id] for task in self.swarm.tasks("lb") if task.node_id in away})
+        """The lb nodes that cannot be reached (down, or not yet known to be back): those the
+        lb service is placed on (labelled, active) and those whose lb task the manager still
+        lists. (A global service's task on a node that went down stops being listed as meant to
+        run, so the tasks alone miss a node that has been down for a while: seen here.) A
+        switch or maintenance goes on without them (they follow the commits when back:
+        lb-follow); rotating a secret cannot."""
+        nodes = self.swarm.nodes()
+        away = {node.id: node.hostname for node in nodes if node.state != "ready"}
+        placed = {
+            node.hostname
+            for node in nodes
+            if node.id in away and node.labels.get("switcher.lb") == "true" and node.availability == "active"
+        }
+        return sorted(placed | {away[task.node_id] for task in self.swarm.tasks("lb") if task.node_id in away})
 
     def require_in_registry(self, images: list[tuple[str, str]]) -> None:
         """Every (image, release) is in REGISTRY (`switcher push` put it there); else nothing is done."""

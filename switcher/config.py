@@ -23,6 +23,8 @@ LIVE_FLAG = f"{LIVE_FLAG_DIR}/{LIVE_FLAG_NAME}"
 # The generation (ns) of the last switch an lb took; a cluster's lb follows newer commits only
 # (nginx/lb-follow.sh).
 FOLLOWED = f"{LIVE_FLAG_DIR}/followed"
+# The same for maintenance on or off (nginx/lb-follow.sh, maintenance_mode.py).
+MAINTENANCE_FOLLOWED = f"{LIVE_FLAG_DIR}/maintenance.followed"
 # Present while an operator has stopped cron (`switcher cron stop`): promotes keep it stopped.
 CRON_STOPPED_FLAG = f"{LIVE_FLAG_DIR}/cron-stopped"
 RELEASE_LABEL = "org.opencontainers.image.version"

@@ -11,7 +11,7 @@ import html
 import json
 from datetime import UTC, datetime
 
-from switcher.config import LIVE_FLAG_DIR
+from switcher.config import LIVE_FLAG_DIR, MAINTENANCE_FOLLOWED
 from switcher.errors import SwitcherError
 from switcher.runtime import Docker
 
@@ -67,8 +67,15 @@ class MaintenanceSwitch:
         return output
 
     def turn_on(self, release: str, token: str, message: str | None, retry_after: int, allow: list[str]) -> None:
-        self._write(PAGE_FILE, render_page(self.page_of(release), message))
-        self._write(STATE_FILE, state_json(token, message, retry_after, allow, release))
+        self.write(render_page(self.page_of(release), message), state_json(token, message, retry_after, allow, release))
+
+    def write(self, page: str, state: str, generation: int | None = None) -> None:
+        """The page, then the state (nginx's flag); with `generation`, the switch's time beside
+        them: a cluster's lb follows only newer commits (nginx/lb-follow.sh)."""
+        self._write(PAGE_FILE, page)
+        self._write(STATE_FILE, state)
+        if generation is not None:
+            self._write(MAINTENANCE_FOLLOWED, f"{generation}\n")
 
     def refresh_page(self, release: str) -> None:
         """After a promote: the new live release's page, keeping the message."""
@@ -76,10 +83,16 @@ class MaintenanceSwitch:
         if current is not None:
             self._write(PAGE_FILE, render_page(self.page_of(release), current.get("message")))
 
-    def turn_off(self) -> None:
+    def turn_off(self, generation: int | None = None) -> None:
         """Remove the state file only: a request that saw it a moment ago still finds its page
-        (removing both raced with it: an nginx 404 under load). `on` overwrites the page."""
-        code, output = self.docker.exec_output(self.lb, ["rm", "-f", STATE_FILE])
+        (removing both raced with it: an nginx 404 under load). `on` overwrites the page. With
+        `generation`, the switch's time beside it (as `write`)."""
+        command = ["rm", "-f", STATE_FILE]
+        if generation is not None:
+            tmp = f"{MAINTENANCE_FOLLOWED}.tmp"
+            followed = f"printf '%s\\n' {int(generation)} > {tmp} && mv -f {tmp} {MAINTENANCE_FOLLOWED}"
+            command = ["sh", "-c", f"rm -f {STATE_FILE} && {followed}"]
+        code, output = self.docker.exec_output(self.lb, command)
         if code != 0:
             raise SwitcherError(f"could not turn maintenance off: {output.strip()[:200]}")
 

@@ -11,8 +11,8 @@ from switcher import history
 from switcher.config import other_color
 from switcher.engine import Engine, require_every_lb
 from switcher.errors import SwitcherError
-from switcher.maintenance import MaintenanceSwitch
-from switcher.switch import LbContainer, side_by_side
+from switcher.maintenance import render_page, state_json
+from switcher.switch import side_by_side
 
 
 def set_maintenance(
@@ -36,30 +36,41 @@ def set_maintenance(
 def apply_maintenance(
     engine: Engine, on: bool, token: str, message: str | None, retry_after: int, networks: list[str]
 ) -> str:
-    """Maintenance on or off on every lb, side by side; the caller holds the lock."""
-    state = "on" if on else "off"
-    if on:  # an lb that comes back without it would serve past the page
-        require_every_lb(engine, "maintenance on")
-    elif away := engine.away_lbs():
-        engine.report(f"note: the lb on {', '.join(away)} cannot be reached: it keeps its maintenance page until "
-                      "`switcher maintenance off` runs again once it is back")  # fmt: skip
+    """Maintenance on or off on every lb, side by side, and committed for an lb that is away (a
+    Swarm node down or cut off takes it when back, before it serves: nginx/lb-follow.sh); the
+    caller holds the lock."""
+    state_name = "on" if on else "off"
     live = engine.routing().required()  # the page of the release live now
     release = engine.color(live).release or engine.color(other_color(live)).release or "?"
     lbs = engine.lbs()
+    page, state = "", None
+    if on:
+        if not lbs:
+            raise SwitcherError("no lb runs: nothing serves the maintenance page")
+        page = render_page(lbs[0].maintenance_page(release), message)
+        state = state_json(token, message, retry_after, networks, release)
+    generation = time.time_ns()  # later than any earlier switch's: lb-follow takes newer ones only
+    away = engine.away_lbs()
+    why = engine.commit_maintenance(page, state, generation)
+    if away and why is not None:
+        engine.report(f"note: maintenance {state_name} could not be committed for lbs that are away ({why})")
+        if on:  # an lb that comes back without it would serve past the page
+            require_every_lb(engine, "maintenance on")
+        engine.report(f"note: the lb on {', '.join(away)} cannot be reached: it keeps its maintenance page until "
+                      "`switcher maintenance off` runs again once it is back")  # fmt: skip
+    elif away:
+        engine.report(f"note: the lb on {', '.join(away)} cannot be reached now: it takes maintenance {state_name} "
+                      "when its node is back, before it serves")  # fmt: skip
+    elif why is not None:
+        engine.report(f"note: maintenance {state_name} could not be committed ({why}): an lb whose node goes away "
+                      "later comes back as it was before this command")  # fmt: skip
 
-    def apply(lb: LbContainer) -> None:
-        switch = MaintenanceSwitch(lb.docker, lb.container)
-        if on:
-            switch.turn_on(release, token, message, retry_after, networks)
-        else:
-            switch.turn_off()
-
-    results = side_by_side(lbs, apply)
+    results = side_by_side(lbs, lambda lb: lb.set_maintenance(page, state, generation))
     failed = [(lb, result) for lb, result in zip(lbs, results, strict=True) if isinstance(result, SwitcherError)]
     if failed:
         lb, error = failed[0]
         raise SwitcherError(
-            f"maintenance is {state} on {len(lbs) - len(failed)} of {len(lbs)} lb(s): {lb.name}: {error}; "
+            f"maintenance is {state_name} on {len(lbs) - len(failed)} of {len(lbs)} lb(s): {lb.name}: {error}; "
             "run the command again"
         )
     return release

@@ -213,10 +213,12 @@ class Docker:
             raw.close()
             return _exit_code(api, exec_id), _demultiplex(b"".join(chunks))
 
-    def write_file(self, container_name: str, path: str, content: str) -> tuple[int, str]:
-        """`content` into `path` in a running container (umask 022), whole or not at all (a
-        temporary name, then a rename), through stdin: never on a command line."""
-        command = ["sh", "-c", 'umask 022; cat > "$1.tmp" && mv -f "$1.tmp" "$1"', "sh", path]
+    def write_file(self, container_name: str, path: str, content: str, private: bool = False) -> tuple[int, str]:
+        """`content` into `path` in a running container (umask 022; `private`: 077, for its
+        user alone), whole or not at all (a temporary name, then a rename), through stdin:
+        never on a command line."""
+        umask = "077" if private else "022"
+        command = ["sh", "-c", f'umask {umask}; cat > "$1.tmp" && mv -f "$1.tmp" "$1"', "sh", path]
         return self.exec_with_input(container_name, command, content.encode())
 
     def inspect(self, name: str) -> dict:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from switcher import migrations
-from switcher.cluster_lbs import commit_live
+from switcher.cluster_lbs import commit_live, commit_maintenance
 from switcher.cluster_plan import plan_releases
 from switcher.cluster_preview import PREVIEW_TIMEOUT, parse_answers
 from switcher.cluster_preview import command as preview_command
@@ -103,6 +103,9 @@ class SwarmEngine(EveryLb):
 
     def commit_live(self, color: str, release: str) -> None:
         commit_live(self.lbs(), color, release, self.report)
+
+    def commit_maintenance(self, page: str, state: str | None, generation: int) -> str | None:
+        return commit_maintenance(self.lbs(), page, state, generation)
 
     def drain(self, color: str, timeout: float) -> None:
         """Every task of `color` has finished its requests in flight (asked through each task's

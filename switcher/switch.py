@@ -76,6 +76,18 @@ class LbContainer:
     def in_maintenance(self) -> bool:
         return MaintenanceSwitch(self.docker, self.container).read() is not None
 
+    def maintenance_page(self, release: str) -> str:
+        """The maintenance page `release` published here (SwitcherError: none)."""
+        return MaintenanceSwitch(self.docker, self.container).page_of(release)
+
+    def set_maintenance(self, page: str | None, state: str | None, generation: int) -> None:
+        """Maintenance on (`state`, its `page`) or off (None), `generation` its switch's time."""
+        maintenance = MaintenanceSwitch(self.docker, self.container)
+        if state is None:
+            maintenance.turn_off(generation)
+        else:
+            maintenance.write(page or "", state, generation)
+
     def refresh_maintenance(self, release: str) -> None:
         """When maintenance is on here: its page becomes `release`'s (about to be live)."""
         maintenance = MaintenanceSwitch(self.docker, self.container)

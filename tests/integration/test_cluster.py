@@ -895,9 +895,12 @@ def live_tasks_replaced_under_load(env: StackEnv, net: str, port: str) -> None:
 def kill_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:
     """The same for a worker killed as a power loss would (engine, containerd, shims and
     containers SIGKILLed at once); while it is away the other colour is promoted (under the same
-    load); it rejoins when its engine starts again and serves again, its lb on the colour made
-    live meanwhile without a `switcher up` (it follows the committed switch: lb-follow)."""
+    load) and maintenance turned on; it rejoins when its engine starts again and serves again,
+    its lb on the colour made live meanwhile without a `switcher up` (it follows the committed
+    switch: lb-follow), and on the maintenance page from its first answer (the commit is taken
+    before nginx starts)."""
     idle = "green" if env.status()["live"] == "blue" else "blue"
+    returning = ReturningLb(net, port)
 
     def promote_while_away() -> None:
         def ready() -> bool:
@@ -907,9 +910,62 @@ def kill_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> Non
         wait_until(ready, 120, f"app-{idle} back to its tasks on the nodes left")
         promoted = ok(env.switcher("promote", "--env", env.name, timeout=600))
         assert "on 2 lbs" in promoted.stderr, promoted.stderr[-500:]
+        status = env.status()
+        [away] = [n["hostname"] for n in status["nodes"] if n["state"] != "ready"]
+        print(f"lb tasks listed while {away} is away: {[t['node'] for t in status['services']['lb']['tasks']]}")
+        result = ok(env.switcher("maintenance", "on", "--message", "Node away", "--env", env.name))
+        assert f"the lb on {away} cannot be reached now: it takes maintenance on" in result.stderr, result.stderr
+        for k in {1, 2, 3} - {int(away[1:])}:
+            page = requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10)
+            assert page.status_code == 503 and "Node away" in page.text, (k, page.status_code)
+        returning.watch(int(away[1:]))
 
-    loss = kill_node(env, name, net, port, while_away=promote_while_away)
-    check_node_loss(env, loss, "killed", net, port, idle)  # every lb on it, none set by `up`
+    try:
+        loss = kill_node(env, name, net, port, while_away=promote_while_away)
+        check_node_loss(env, loss, "killed", net, port, idle)  # every lb on it, none set by `up`
+    finally:
+        pages = returning.stop()
+    shown = sorted({status for status, _ in pages})
+    print(f"the returning lb n{returning.victim} answered / {len(pages)} times: {shown}")
+    assert pages and all(status == 503 and "Node away" in text for status, text in pages), shown
+    status = env.status()
+    assert status["maintenance"] is True and all(lb["maintenance"] for lb in status["lbs"]), status["lbs"]
+    ok(env.switcher("maintenance", "off", "--env", env.name))
+    answers = [requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10) for k in (1, 2, 3)]
+    assert [answer.status_code for answer in answers] == [200] * 3
+
+
+class ReturningLb:
+    """GET / from one node's lb over new connections, 5 times a second (at most 10 min), from
+    `watch` until `stop`: every answer it gave (connections refused while it is away are not
+    answers)."""
+
+    def __init__(self, net: str, port: str) -> None:
+        self.net, self.port, self.victim = net, port, 0
+        self.pages: list[tuple[int, str]] = []
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def watch(self, victim: int) -> None:
+        self.victim = victim
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        deadline = time.monotonic() + 600
+        while not self.done.is_set() and time.monotonic() < deadline:
+            try:
+                page = requests.get(f"https://{self.net}.1{self.victim}:{self.port}/", verify=False, timeout=2)
+                self.pages.append((page.status_code, page.text))
+            except requests.RequestException:
+                pass
+            self.done.wait(0.2)
+
+    def stop(self) -> list[tuple[int, str]]:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join(10)
+        return self.pages
 
 
 def check_node_loss(env: StackEnv, loss: NodeLoss, how: str, net: str, port: str, live: str) -> None:

@@ -114,6 +114,14 @@ class FakeLb:
     def in_maintenance(self) -> bool:
         return self.maintenance
 
+    def maintenance_page(self, release: str) -> str:
+        return f"<html><body>{release} is down for a while</body></html>"
+
+    def set_maintenance(self, page: str | None, state: str | None, generation: int) -> None:
+        if self.refuses:
+            raise SwitcherError(f"could not write the maintenance state in {self.name}")
+        self.maintenance = state is not None
+
     def set_live(self, color: str) -> str | None:
         self.flips.append(color)
         if self.refuses:
@@ -140,6 +148,8 @@ class FakeEngine:
         }
         self.lb_list = [FakeLb(f"lb-{k}", live) for k in range(1, lbs + 1)]
         self.away: list[str] = []  # nodes whose lb cannot be reached
+        self.committed: list[tuple[str, str | None]] = []  # maintenance committed: (page, state)
+        self.uncommittable = ""  # why a maintenance commit fails ("": it does not)
         self.ahead: list[str] = []
         self.failing: dict[str, SwitcherError] = {}
         self.registry = {release for release in releases.values() if release}
@@ -199,6 +209,12 @@ class FakeEngine:
 
     def commit_live(self, color: str, release: str) -> None:
         self._do(f"commit {color}")
+
+    def commit_maintenance(self, page: str, state: str | None, generation: int) -> str | None:
+        if self.uncommittable:
+            return self.uncommittable
+        self.committed.append((page, state))
+        return None
 
     def cron_follow(self, release: str, timeout: float) -> None:
         self._do(f"cron {release}")

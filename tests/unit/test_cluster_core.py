@@ -171,6 +171,8 @@ def test_the_lbs_that_are_away_are_those_on_nodes_that_are_not_ready():
                 Node("a", "n1", "manager", "ready", "active", "10.0.0.1", {"switcher.lb": "true"}),
                 Node("b", "n2", "worker", "down", "active", "10.0.0.2", {"switcher.lb": "true"}),
                 Node("c", "n3", "worker", "unknown", "active", "10.0.0.3", {}),
+                Node("d", "n4", "worker", "down", "active", "10.0.0.4", {"switcher.lb": "true"}),
+                Node("e", "n5", "worker", "down", "drain", "10.0.0.5", {"switcher.lb": "true"}),
             ]
 
         def tasks(self, service: str | None = None) -> list[Task]:
@@ -179,4 +181,5 @@ def test_the_lbs_that_are_away_are_those_on_nodes_that_are_not_ready():
 
     stack = ClusterStack.__new__(ClusterStack)
     stack.swarm = Manager()  # type: ignore[assignment]
-    assert stack.away_lbs() == ["n2"]
+    # n4: down long enough that its lb task is no longer listed; n5: drained, no lb is placed there
+    assert stack.away_lbs() == ["n2", "n4"]

@@ -185,15 +185,43 @@ def test_the_colours_are_read_once_the_lock_is_held():
         assert fake.calls[1] == "gate blue r1", command
 
 
-def test_an_lb_that_cannot_be_reached_misses_the_switch_but_not_maintenance():
-    """A Swarm node that is down: its lb is not among the lbs to switch (it follows the commit
-    once back, nginx/lb-follow.sh), but maintenance on would leave it serving past the page."""
+def test_an_lb_that_cannot_be_reached_takes_the_switch_and_maintenance_from_the_commits():
+    """A Swarm node that is down: its lb is not among the lbs to switch; it follows the commits
+    once back, before it serves (nginx/lb-follow.sh): the live colour and maintenance."""
+    import json
+
     from switcher.maintenance_mode import apply_maintenance
 
     fake = engine(lbs=2)
     fake.away = ["n3"]
     Promotion(fake).promote(None, Options(), dry_run=False)
     assert [lb.routes for lb in fake.lb_list] == ["green"] * 2 and "commit green" in fake.calls
+    assert apply_maintenance(fake, True, "token-1", "Back at <noon>", 300, ["10.0.0.0/8"]) == "r2"
+    assert all(lb.maintenance for lb in fake.lb_list)
+    [(page, state)] = fake.committed
+    assert "r2 is down" in page and "Back at &lt;noon&gt;" in page, page
+    assert state is not None and "\n" not in state, "one line of the committed file"
+    assert json.loads(state) | {"since": ""} == {
+        "on": True, "since": "", "message": "Back at <noon>", "retry_after": 300, "allow": ["10.0.0.0/8"],
+        "release": "r2", "token": "token-1",
+    }  # fmt: skip
+    assert any("n3 cannot be reached now: it takes maintenance on when its node is back" in said for said in fake.said)
+    apply_maintenance(fake, False, "", None, 0, [])
+    assert not any(lb.maintenance for lb in fake.lb_list) and fake.committed[-1] == ("", None)
+
+
+def test_maintenance_on_is_refused_when_an_lb_is_away_and_the_commit_fails():
+    """An lb that comes back would serve past the page: nothing changes."""
+    from switcher.maintenance_mode import apply_maintenance
+
+    fake = engine(lbs=2)
+    fake.away = ["n3"]
+    fake.uncommittable = "Permission denied"
     with pytest.raises(Refused, match="maintenance on must reach every lb, and the lb on n3 cannot be reached"):
         apply_maintenance(fake, True, "token", None, 300, [])
-    assert not any(lb.maintenance for lb in fake.lb_list)
+    assert not any(lb.maintenance for lb in fake.lb_list) and not fake.committed
+    assert any("could not be committed for lbs that are away (Permission denied)" in said for said in fake.said)
+    fake.away = []  # every lb reachable: the commit is for later losses, its failure no refusal
+    apply_maintenance(fake, True, "token", None, 300, [])
+    assert all(lb.maintenance for lb in fake.lb_list)
+    assert any("maintenance on could not be committed (Permission denied)" in said for said in fake.said)
