@@ -6,7 +6,8 @@
 #   node mounts) is set on this lb when its generation is newer than the last switch this lb
 #   took (switcher writes that generation with each flip), and once this node has that
 #   release's static files (a node that was away when it was deployed gets them from
-#   `switcher up`; until then it keeps the colour it had, whose pages and files match);
+#   `switcher up`; until then it keeps the colour it had, whose pages and files match, unless
+#   that colour has no task left: then it takes the commit without them);
 # - the maintenance switcher last committed (`maintenance on/off`, deploy --maintenance, db
 #   restore: "on GENERATION", the state's JSON line and the page, or "off GENERATION", in
 #   committed/maintenance, root's alone: it holds the bypass token) is set when newer than
@@ -31,15 +32,28 @@ follow_once() {
   case "$release" in ''|*[!A-Za-z0-9_.-]*|.*) return 0 ;; esac
   [ "$generation" -gt "$(last_of "$live/followed")" ] || return 0
   if [ ! -f "$published/$release.json" ]; then
-    if [ "$(cat "$live/waiting" 2>/dev/null)" != "$generation" ]; then
-      echo "lb: live colour $color ($release) committed, but this node lacks its static files: waiting for \`switcher up\`" >&2
-      printf '%s\n' "$generation" > "$live/waiting"
+    if own_colour_serves "$color"; then
+      if [ "$(cat "$live/waiting" 2>/dev/null)" != "$generation" ]; then
+        echo "lb: live colour $color ($release) committed, but this node lacks its static files: waiting for \`switcher up\`" >&2
+        printf '%s\n' "$generation" > "$live/waiting"
+      fi
+      return 0
     fi
-    return 0
+    # Its own colour has no task left (stopped by promote --stop-old while this node was away):
+    # the live release's pages without this node's copy of its static files beat no page at all.
+    echo "lb: live colour $color ($release) committed; this node lacks its static files, but its own colour has no task: taking it (\`switcher up\` publishes them)" >&2
   fi
   if [ "$color" = green ]; then touch "$live/green"; else rm -f "$live/green"; fi || return 0
   printf '%s\n' "$generation" > "$live/followed.following" && mv -f "$live/followed.following" "$live/followed"
   echo "lb: live colour $color ($release), as committed ($generation)" >&2
+}
+
+# This lb's own colour is the committed one ($1), or still has a task to send requests to:
+# Docker's DNS lists its service (BLUE_ADDR/GREEN_ADDR, a cluster's service names). Unknown
+# (no names): yes.
+own_colour_serves() {
+  if [ -f "$live/green" ]; then own=green; address=${GREEN_ADDR:-}; else own=blue; address=${BLUE_ADDR:-}; fi
+  [ "$own" = "$1" ] || [ -z "$address" ] || getent ahostsv4 "$address" > /dev/null 2>&1
 }
 
 # The generation of the last switch this lb took (0: none, or not a number).

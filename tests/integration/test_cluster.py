@@ -22,10 +22,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 import requests
 
-from switcher.config import Paths, load_environment
+from switcher.config import Paths, load_environment, other_color
 from switcher.swarm import Swarm
 
 from .clusterload import ClusterLoad, NodeLoss, cut_off_node, kill_node, wait_every_lb_back
@@ -273,7 +274,7 @@ def test_the_stack_on_three_nodes_deploy_promote_rollback_under_load(cluster, re
             (cron_start, env),
             (an_lb_that_disagrees_is_reported_and_set_by_up, env, name),
             (cut_off_a_node_under_load, env, name, net, port),
-            (kill_a_node_under_load, env, name, net, port),
+            (kill_a_node_under_load, env, name, net, port, client, newer),
             (uploads_and_orders_are_shared, env, name, net, port, shared),
         ]
         for step, *arguments in steps:
@@ -892,47 +893,67 @@ def live_tasks_replaced_under_load(env: StackEnv, net: str, port: str) -> None:
     assert not {task.id for task in swarm.tasks(service) if task.state == "running"} & old
 
 
-def kill_a_node_under_load(env: StackEnv, name: str, net: str, port: str) -> None:
+def kill_a_node_under_load(
+    env: StackEnv, name: str, net: str, port: str, client: docker.DockerClient, newer: str
+) -> None:
     """The same for a worker killed as a power loss would (engine, containerd, shims and
-    containers SIGKILLed at once); while it is away the other colour is promoted (under the same
-    load) and maintenance turned on; it rejoins when its engine starts again and serves again,
-    its lb on the colour made live meanwhile without a `switcher up` (it follows the committed
-    switch: lb-follow), and on the maintenance page from its first answer (the commit is taken
-    before nginx starts)."""
+    containers SIGKILLed at once); while it is away a third release is deployed on the other
+    colour and promoted with --stop-old (under the same load), and maintenance turned on. It
+    rejoins when its engine starts again and serves again without a `switcher up`: its lb on
+    the colour made live meanwhile (it follows the committed switch, lb-follow, though its node
+    lacks that release's static files: its own colour has no task left), and on the maintenance
+    page from its first answer (the commit is taken before nginx starts)."""
     idle = "green" if env.status()["live"] == "blue" else "blue"
+    third = release_with_files(client, newer, f"{newer}-3", {"press/third.txt": "deployed while a node is away\n"})
+    for image in ("lb", "db", "memcached", "broker", "acme"):
+        client.images.get(f"switcher/{image}:{newer}").tag(f"switcher/{image}", third)
     returning = ReturningLb(net, port)
-
-    def promote_while_away() -> None:
-        def ready() -> bool:
-            tasks = env.status()["services"][f"app-{idle}"]["tasks"]
-            return sum(1 for t in tasks if t["state"] == "running") >= 2
-
-        wait_until(ready, 120, f"app-{idle} back to its tasks on the nodes left")
-        promoted = ok(env.switcher("promote", "--env", env.name, timeout=600))
-        assert "on 2 lbs" in promoted.stderr, promoted.stderr[-500:]
-        status = env.status()
-        [away] = [n["hostname"] for n in status["nodes"] if n["state"] != "ready"]
-        print(f"lb tasks listed while {away} is away: {[t['node'] for t in status['services']['lb']['tasks']]}")
-        result = ok(env.switcher("maintenance", "on", "--message", "Node away", "--env", env.name))
-        assert f"the lb on {away} cannot be reached now: it takes maintenance on" in result.stderr, result.stderr
-        for k in {1, 2, 3} - {int(away[1:])}:
-            page = requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10)
-            assert page.status_code == 503 and "Node away" in page.text, (k, page.status_code)
-        returning.watch(int(away[1:]))
-
     try:
-        loss = kill_node(env, name, net, port, while_away=promote_while_away)
-        check_node_loss(env, loss, "killed", net, port, idle)  # every lb on it, none set by `up`
+        ok(env.switcher("push", third, "--env", env.name, timeout=900))
+
+        def deploy_while_away() -> None:
+            def ready() -> bool:
+                tasks = env.status()["services"][f"app-{idle}"]["tasks"]
+                return sum(1 for t in tasks if t["state"] == "running") >= 2
+
+            wait_until(ready, 120, f"app-{idle} back to its tasks on the nodes left")
+            deployed = ok(env.switcher("deploy", third, "--promote", "--stop-old", "--env", env.name, timeout=900))
+            assert "on 2 lbs" in deployed.stderr, deployed.stderr[-500:]
+            status = env.status()
+            [away] = [n["hostname"] for n in status["nodes"] if n["state"] != "ready"]
+            print(f"lb tasks listed while {away} is away: {[t['node'] for t in status['services']['lb']['tasks']]}")
+            result = ok(env.switcher("maintenance", "on", "--message", "Node away", "--env", env.name))
+            assert f"the lb on {away} cannot be reached now: it takes maintenance on" in result.stderr, result.stderr
+            for k in {1, 2, 3} - {int(away[1:])}:
+                page = requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10)
+                assert page.status_code == 503 and "Node away" in page.text, (k, page.status_code)
+            returning.watch(int(away[1:]))
+
+        try:
+            loss = kill_node(env, name, net, port, while_away=deploy_while_away)
+            check_node_loss(env, loss, "killed", net, port, idle)  # every lb on it, none set by `up`
+        finally:
+            pages = returning.stop()
+        shown = sorted({status for status, _ in pages})
+        print(f"the returning lb n{returning.victim} answered / {len(pages)} times: {shown}")
+        assert pages and all(status == 503 and "Node away" in text for status, text in pages), shown
+        status = env.status()
+        assert status["maintenance"] is True and all(lb["maintenance"] for lb in status["lbs"]), status["lbs"]
+        assert status["services"][f"app-{other_color(idle)}"]["replicas"] == 0, "--stop-old"
+
+        def has_static_files(k: int) -> bool:  # of the third release, in node k's lb
+            lb = f"label=com.docker.swarm.service.name={env.project}_lb"
+            [container] = node(name, k, "ps", "-q", "--filter", lb).stdout.split()
+            marker = f"/srv/static/.releases/{third}.json"
+            return node(name, k, "exec", container, "test", "-f", marker).returncode == 0
+
+        # the returning lb is on the live colour (above) without its release's static files
+        assert [has_static_files(k) for k in (1, 2, 3)].count(False) == 1 and not has_static_files(returning.victim)
+        ok(env.switcher("maintenance", "off", "--env", env.name))
+        answers = [requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10) for k in (1, 2, 3)]
+        assert [(a.status_code, a.headers.get("X-Release")) for a in answers] == [(200, third)] * 3
     finally:
-        pages = returning.stop()
-    shown = sorted({status for status, _ in pages})
-    print(f"the returning lb n{returning.victim} answered / {len(pages)} times: {shown}")
-    assert pages and all(status == 503 and "Node away" in text for status, text in pages), shown
-    status = env.status()
-    assert status["maintenance"] is True and all(lb["maintenance"] for lb in status["lbs"]), status["lbs"]
-    ok(env.switcher("maintenance", "off", "--env", env.name))
-    answers = [requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10) for k in (1, 2, 3)]
-    assert [answer.status_code for answer in answers] == [200] * 3
+        remove_release(client, third)
 
 
 class ReturningLb:

@@ -65,6 +65,14 @@ def test_a_release_whose_static_files_this_node_lacks_waits(tmp_path):
     assert look(tmp_path, None, published=("r1", "r2", "r3")) == (True, "1765000000000000005")
 
 
+def test_a_release_whose_static_files_this_node_lacks_is_taken_when_its_own_colour_has_no_task(tmp_path):
+    """promote --stop-old while the node was away: its own colour has no task to serve, so the
+    live release without this node's static files beats a 502; while it still has one, it waits."""
+    assert look(tmp_path, "green 1765000000000000005 r3\n", tasks=("blue", "green")) == (False, "")
+    assert look(tmp_path, None, tasks=("green",)) == (True, "1765000000000000005")
+    assert look(tmp_path, "blue 1765000000000000006 r4\n", tasks=("blue",)) == (False, "1765000000000000006")
+
+
 def test_a_damaged_commit_changes_nothing(tmp_path):
     generation = "1765000000000000010"
     lines = (
