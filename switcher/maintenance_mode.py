@@ -6,13 +6,14 @@ and the command fails; run again, it sets every lb (each write is idempotent).""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from switcher import history
 from switcher.config import other_color
 from switcher.engine import Engine, require_every_lb
 from switcher.errors import SwitcherError
 from switcher.maintenance import render_page, state_json
-from switcher.switch import side_by_side
+from switcher.switch import LbContainer, side_by_side
 
 
 def set_maintenance(
@@ -45,9 +46,7 @@ def apply_maintenance(
     lbs = engine.lbs()
     page, state = "", None
     if on:
-        if not lbs:
-            raise SwitcherError("no lb runs: nothing serves the maintenance page")
-        page = render_page(lbs[0].maintenance_page(release), message)
+        page = render_page(published_page(lbs, release), message)
         state = state_json(token, message, retry_after, networks, release)
     generation = time.time_ns()  # later than any earlier switch's: lb-follow takes newer ones only
     away = engine.away_lbs()
@@ -74,3 +73,15 @@ def apply_maintenance(
             "run the command again"
         )
     return release
+
+
+def published_page(lbs: Sequence[LbContainer], release: str) -> str:
+    """`release`'s maintenance page, from the first lb that has it: every lb gets that page, also
+    one whose node lacks the release's files (back from an outage, before `switcher up`)."""
+    error = SwitcherError("no lb runs: nothing serves the maintenance page")
+    for lb in lbs:
+        try:
+            return lb.maintenance_page(release)
+        except SwitcherError as missing:
+            error = missing
+    raise error

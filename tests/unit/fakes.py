@@ -110,11 +110,14 @@ class FakeLb:
         self.name, self.routes, self.refuses, self.ignores = name, live, refuses, ignores
         self.flips: list[str] = []
         self.maintenance = False
+        self.lacks: set[str] = set()  # releases whose files its node lacks
 
     def in_maintenance(self) -> bool:
         return self.maintenance
 
     def maintenance_page(self, release: str) -> str:
+        if release in self.lacks:
+            raise SwitcherError(f"release {release} has no published maintenance page")
         return f"<html><body>{release} is down for a while</body></html>"
 
     def set_maintenance(self, page: str | None, state: str | None, generation: int) -> None:

@@ -225,3 +225,20 @@ def test_maintenance_on_is_refused_when_an_lb_is_away_and_the_commit_fails():
     apply_maintenance(fake, True, "token", None, 300, [])
     assert all(lb.maintenance for lb in fake.lb_list)
     assert any("maintenance on could not be committed (Permission denied)" in said for said in fake.said)
+
+
+def test_maintenance_reaches_an_lb_whose_node_lacks_the_release_page():
+    """An lb back from an outage before `switcher up` lacks the live release's files: it gets the
+    page another lb has; only when none has it is maintenance refused (nothing changed)."""
+    from switcher.maintenance_mode import apply_maintenance
+
+    fake = engine(lbs=3)
+    fake.lb_list[0].lacks = {"r1"}
+    assert apply_maintenance(fake, True, "token", "Back soon", 300, []) == "r1"
+    assert all(lb.maintenance for lb in fake.lb_list)
+    apply_maintenance(fake, False, "", None, 0, [])
+    for lb in fake.lb_list:
+        lb.lacks = {"r1"}
+    with pytest.raises(SwitcherError, match="release r1 has no published maintenance page"):
+        apply_maintenance(fake, True, "token", None, 300, [])
+    assert not any(lb.maintenance for lb in fake.lb_list) and fake.committed[-1] == ("", None)
