@@ -65,6 +65,9 @@ last_of() {
 
 follow_maintenance() {
   [ -r "$maintenance" ] || return 0
+  read -r state generation < "$maintenance" 2>/dev/null || return 0
+  case "$generation" in ''|*[!0-9]*) return 0 ;; esac
+  [ "$generation" -gt "$(last_of "$live/maintenance.followed")" ] || return 0  # nothing new: no copy
   copy="$live/.maintenance.commit"
   # One version of the file (switcher replaces it whole), read once, for root alone.
   (umask 077 && cat "$maintenance" > "$copy") 2>/dev/null || { rm -f "$copy"; return 0; }
