@@ -116,10 +116,15 @@ def remove_release(client: docker.DockerClient, tag: str) -> None:
             client.images.remove(f"switcher/{name}:{tag}", force=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` different ports nothing listens on now: each socket is held until all are bound
+    (one after another, the kernel can hand out a port it just gave: an env file with
+    HTTP_PORT == HTTPS_PORT was refused in a `make test` run)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
 def free_subnet(client: docker.DockerClient) -> str:
@@ -150,11 +155,12 @@ class StackEnv:
     @classmethod
     def create(cls, directory: Path, release: str, client: docker.DockerClient, **overrides: str) -> StackEnv:
         name = f"swt{uuid.uuid4().hex[:8]}"
+        http, https, preview = free_ports(3)
         settings = {
             "PROJECT": name,
-            "HTTP_PORT": str(free_port()),
-            "HTTPS_PORT": str(free_port()),
-            "PREVIEW_PORT": str(free_port()),
+            "HTTP_PORT": str(http),
+            "HTTPS_PORT": str(https),
+            "PREVIEW_PORT": str(preview),
             "SUBNET": free_subnet(client),
             "GUNICORN_WORKERS": "2",
             "HEALTH_TIMEOUT": "150",
