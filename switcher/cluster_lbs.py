@@ -23,34 +23,31 @@ COMMITTED = "/var/lib/switcher/committed/live"
 COMMITTED_MAINTENANCE = "/var/lib/switcher/committed/maintenance"
 
 
-def commit_live(lbs: list[LbContainer], color: str, release: str, report: Callable[[str], None]) -> None:
+def commit_live(lbs: Sequence[LbContainer], color: str, release: str, report: Callable[[str], None]) -> None:
     """`color` (running `release`) committed as the live colour, so that an lb that missed the
-    switch (its node away) follows it once back (nginx/lb-follow.sh): written through the first
-    lb task that can (the generation is this host's clock in ns, later than any earlier
-    commit). Said, not fatal, when none can: `switcher up` puts every lb on the live colour as
-    well."""
-    line = f"{color} {time.time_ns()} {release}\n"
-    why = "no lb task runs"
-    for lb in lbs:
-        try:
-            code, output = lb.docker.write_file(lb.container, COMMITTED, line)
-        except SwitcherError as error:
-            code, output = 1, str(error)
-        if code == 0:
-            return
-        why = output.strip()[:160]
-    report(f"note: the live colour could not be committed for lbs that are away ({why}); `switcher up` sets them")
+    switch (its node away) follows it once back (nginx/lb-follow.sh; the generation is this
+    host's clock in ns, later than any earlier commit). Said, not fatal, when it cannot be
+    written: `switcher up` puts every lb on the live colour as well."""
+    why = write_committed(lbs, COMMITTED, f"{color} {time.time_ns()} {release}\n")
+    if why is not None:
+        report(f"note: the live colour could not be committed for lbs that are away ({why}); `switcher up` sets them")
 
 
 def commit_maintenance(lbs: Sequence[LbContainer], page: str, state: str | None, generation: int) -> str | None:
     """Maintenance on (`state`, `page`) or off (None) committed at `generation`, so that an lb
-    that missed it (its node away) takes it when back, before it serves (nginx/lb-follow.sh):
-    written through the first lb task that can, for root alone. None when done, else why not."""
+    that missed it (its node away) takes it when back, before it serves (nginx/lb-follow.sh),
+    for root alone. None when done, else why not."""
     content = f"on {generation}\n{state}\n{page}" if state is not None else f"off {generation}\n"
+    return write_committed(lbs, COMMITTED_MAINTENANCE, content, private=True)
+
+
+def write_committed(lbs: Sequence[LbContainer], path: str, content: str, private: bool = False) -> str | None:
+    """`content` into `path` on the shared storage every lb mounts, through the first lb task
+    that can write it: None when done, else why none could."""
     why = "no lb task runs"
     for lb in lbs:
         try:
-            code, output = lb.docker.write_file(lb.container, COMMITTED_MAINTENANCE, content, private=True)
+            code, output = lb.docker.write_file(lb.container, path, content, private=private)
         except SwitcherError as error:
             code, output = 1, str(error)
         if code == 0:

@@ -69,7 +69,9 @@ class ComposeEngine(EveryLb):
     def commit_live(self, color: str, release: str) -> None:
         """One engine, one lb: the flag promote set is all there is."""
 
-    def commit_maintenance(self, page: str, state: str | None, generation: int) -> str | None:
+    def commit_maintenance(
+        self, lbs: Sequence[LbContainer], page: str, state: str | None, generation: int
+    ) -> str | None:
         return None  # one engine, one lb: its state file is all there is
 
     def drain(self, color: str, timeout: float) -> None:

@@ -96,10 +96,12 @@ class Engine(Protocol):
         nothing to do; on a Swarm an lb that missed the switch (its node away) follows it once
         back."""
 
-    def commit_maintenance(self, page: str, state: str | None, generation: int) -> str | None:
+    def commit_maintenance(
+        self, lbs: Sequence[LbContainer], page: str, state: str | None, generation: int
+    ) -> str | None:
         """Maintenance on (`state`, `page`) or off (None), set at `generation`, for lbs that are
-        away to take once back (a Swarm; one engine has nothing to do): None when done, else
-        why it could not be."""
+        away to take once back, written through one of `lbs` (a Swarm; one engine has nothing
+        to do): None when done, else why it could not be."""
 
     def cron_follow(self, release: str, timeout: float) -> None:
         """Cron (and beat, workers) run `release`, the old ones stopped first."""

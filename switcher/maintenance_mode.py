@@ -50,7 +50,7 @@ def apply_maintenance(
         state = state_json(token, message, retry_after, networks, release)
     generation = time.time_ns()  # later than any earlier switch's: lb-follow takes newer ones only
     away = engine.away_lbs()
-    why = engine.commit_maintenance(page, state, generation)
+    why = engine.commit_maintenance(lbs, page, state, generation)  # the lbs read above: no second listing
     if away and why is not None:
         engine.report(f"note: maintenance {state_name} could not be committed for lbs that are away ({why})")
         if on:  # an lb that comes back without it would serve past the page

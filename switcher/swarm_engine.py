@@ -104,8 +104,10 @@ class SwarmEngine(EveryLb):
     def commit_live(self, color: str, release: str) -> None:
         commit_live(self.lbs(), color, release, self.report)
 
-    def commit_maintenance(self, page: str, state: str | None, generation: int) -> str | None:
-        return commit_maintenance(self.lbs(), page, state, generation)
+    def commit_maintenance(
+        self, lbs: Sequence[LbContainer], page: str, state: str | None, generation: int
+    ) -> str | None:
+        return commit_maintenance(lbs, page, state, generation)
 
     def drain(self, color: str, timeout: float) -> None:
         """Every task of `color` has finished its requests in flight (asked through each task's

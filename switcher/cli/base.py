@@ -109,33 +109,18 @@ def format_record(record: dict) -> str:
 
 def mutation_options(function: Any) -> Any:
     function = click.option("--dry-run", is_flag=True, help="Print the plan of named steps; change nothing.")(function)
-    function = click.option(
-        "--drain-timeout",
-        type=float,
-        default=Options.drain_timeout,
-        show_default=True,
-        help="Seconds to wait for the old colour's requests in flight.",
-    )(function)
-    function = click.option(
-        "--health-timeout",
-        type=float,
-        default=Options.health_timeout,
-        show_default=True,
-        help="Seconds to wait for the new colour to become healthy.",
-    )(function)
+    for flag, default, what in (
+        ("--drain-timeout", Options.drain_timeout, "for the old colour's requests in flight"),
+        ("--health-timeout", Options.health_timeout, "for the new colour to become healthy"),
+    ):
+        function = click.option(flag, type=float, default=default, show_default=True, help=f"Seconds to wait {what}.")(
+            function
+        )
     return env_option(function)
 
 
 def one_engine(env_name: str | None) -> Cutover:
     paths, env = environment(env_name)
-    return Cutover(paths, env, Docker(), say)
-
-
-def database(env_name: str | None) -> Cutover | ClusterDatabase:
-    """db backup, list, verify, restore, export, import: on one engine (compose) or on a Swarm."""
-    paths, env = environment(env_name, swarm=True)
-    if env.engine == "swarm":
-        return ClusterDatabase(ClusterStack(paths, env, say))
     return Cutover(paths, env, Docker(), say)
 
 
@@ -147,12 +132,14 @@ def on_engine(env_name: str | None, one: Callable[[Cutover], T], cluster: Callab
     return one(Cutover(paths, env, Docker(), say))
 
 
+def database(env_name: str | None) -> Cutover | ClusterDatabase:
+    """db backup, list, verify, restore, export, import: on one engine (compose) or on a Swarm."""
+    return on_engine(env_name, lambda one: one, ClusterDatabase)
+
+
 def switch_cutover(env_name: str | None) -> Cutover | ClusterCutover:
     """deploy, promote, rollback, maintenance, cron: on one engine (compose) or on a Swarm."""
-    paths, env = environment(env_name, swarm=True)
-    if env.engine == "swarm":
-        return ClusterCutover(ClusterStack(paths, env, say))
-    return Cutover(paths, env, Docker(), say)
+    return on_engine(env_name, lambda one: one, ClusterCutover)
 
 
 def main() -> None:

@@ -948,7 +948,8 @@ def kill_a_node_under_load(
             return node(name, k, "exec", container, "test", "-f", marker).returncode == 0
 
         # the returning lb is on the live colour (above) without its release's static files
-        assert [has_static_files(k) for k in (1, 2, 3)].count(False) == 1 and not has_static_files(returning.victim)
+        files = {k: has_static_files(k) for k in (1, 2, 3)}
+        assert files == {k: k != returning.victim for k in (1, 2, 3)}, files
         ok(env.switcher("maintenance", "off", "--env", env.name))
         answers = [requests.get(f"https://{net}.1{k}:{port}/", verify=False, timeout=10) for k in (1, 2, 3)]
         assert [(a.status_code, a.headers.get("X-Release")) for a in answers] == [(200, third)] * 3

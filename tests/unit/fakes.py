@@ -213,7 +213,7 @@ class FakeEngine:
     def commit_live(self, color: str, release: str) -> None:
         self._do(f"commit {color}")
 
-    def commit_maintenance(self, page: str, state: str | None, generation: int) -> str | None:
+    def commit_maintenance(self, lbs, page: str, state: str | None, generation: int) -> str | None:
         if self.uncommittable:
             return self.uncommittable
         self.committed.append((page, state))
